@@ -1,0 +1,63 @@
+"""structlog configuration, done once at start-up: JSON lines in production, console lines in dev."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+from service.settings import LogFormat
+
+REDACTED = "[redacted]"
+# Keys whose values must never reach a log line, whatever the caller passes.
+SENSITIVE_KEYS = frozenset(
+    {
+        "authorization",
+        "access_token",
+        "client_secret",
+        "header_secret",
+        "headers",
+        "password",
+        "secret",
+        "signature",
+        "token",
+        "webhook-signature",
+        "webhook_signature",
+        "x-auth-token",
+    }
+)
+
+
+def redact_secrets(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """Replace the value of every sensitive key with a marker."""
+    for key in event_dict.keys() & SENSITIVE_KEYS:
+        event_dict[key] = REDACTED
+    return event_dict
+
+
+def configure_logging(log_format: LogFormat, level: str = "info") -> None:
+    """Configure structlog and the standard library loggers (uvicorn, dramatiq) for this process."""
+    numeric_level = logging.getLevelNamesMapping()[level.upper()]
+    use_console = log_format is LogFormat.CONSOLE or (log_format is LogFormat.AUTO and sys.stderr.isatty())
+    renderer: Any = structlog.dev.ConsoleRenderer() if use_console else structlog.processors.JSONRenderer()
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            redact_secrets,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+    logging.basicConfig(
+        level=max(numeric_level, logging.INFO), stream=sys.stderr, format="%(name)s %(message)s"
+    )
