@@ -61,3 +61,5 @@ def configure_logging(log_format: LogFormat, level: str = "info") -> None:
     logging.basicConfig(
         level=max(numeric_level, logging.INFO), stream=sys.stderr, format="%(name)s %(message)s"
     )
+    # One line per request is ours to write; httpx's own request lines would repeat URLs at INFO.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
