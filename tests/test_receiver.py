@@ -46,7 +46,9 @@ def test_valid_signed_callback_is_enqueued_once_with_an_empty_200(
     assert abs(callback["received_at_ms"] / 1000 - time.time()) < 60
 
 
-def test_duplicate_delivery_is_acknowledged_and_not_enqueued(client: TestClient, redis_client: redis.Redis) -> None:
+def test_duplicate_delivery_is_acknowledged_and_not_enqueued(
+    client: TestClient, redis_client: redis.Redis
+) -> None:
     raw = encode(envelope())
     headers = signed(raw, webhook_id="msg_dup")
 
@@ -80,15 +82,23 @@ def test_distinct_events_are_each_enqueued(client: TestClient, redis_client: red
     ("mutate", "reason"),
     [
         pytest.param(lambda raw, h: (raw + b" ", h), "signature_mismatch", id="tampered-body"),
-        pytest.param(lambda raw, h: (raw, signed(raw, secret="wrong-secret")), "signature_mismatch", id="wrong-secret"),
         pytest.param(
-            lambda raw, h: (raw, signed(raw, timestamp=int(time.time()) - 301)), "timestamp_too_old", id="stale"
+            lambda raw, h: (raw, signed(raw, secret="wrong-secret")), "signature_mismatch", id="wrong-secret"
         ),
         pytest.param(
-            lambda raw, h: (raw, signed(raw, timestamp=int(time.time()) + 301)), "timestamp_too_new", id="future"
+            lambda raw, h: (raw, signed(raw, timestamp=int(time.time()) - 301)),
+            "timestamp_too_old",
+            id="stale",
         ),
         pytest.param(
-            lambda raw, h: (raw, {**h, "webhook-timestamp": "soon"}), "invalid_timestamp", id="timestamp-not-number"
+            lambda raw, h: (raw, signed(raw, timestamp=int(time.time()) + 301)),
+            "timestamp_too_new",
+            id="future",
+        ),
+        pytest.param(
+            lambda raw, h: (raw, {**h, "webhook-timestamp": "soon"}),
+            "invalid_timestamp",
+            id="timestamp-not-number",
         ),
         pytest.param(
             lambda raw, h: (raw, {k: v for k, v in h.items() if k != "webhook-signature"}),
@@ -106,10 +116,14 @@ def test_distinct_events_are_each_enqueued(client: TestClient, redis_client: red
             id="no-timestamp",
         ),
         pytest.param(
-            lambda raw, h: (raw, {**h, "webhook-signature": "v1;abc"}), "malformed_signature", id="no-v1-entry"
+            lambda raw, h: (raw, {**h, "webhook-signature": "v1;abc"}),
+            "malformed_signature",
+            id="no-v1-entry",
         ),
         pytest.param(
-            lambda raw, h: (raw, {**h, "webhook-signature": "v1,not*base64"}), "malformed_signature", id="bad-base64"
+            lambda raw, h: (raw, {**h, "webhook-signature": "v1,not*base64"}),
+            "malformed_signature",
+            id="bad-base64",
         ),
         pytest.param(
             lambda raw, h: (raw, {**h, "webhook-signature": h["webhook-signature"].replace("v1,", "v2,")}),
@@ -140,7 +154,9 @@ def test_several_signatures_in_one_header_pass_when_one_matches(
 ) -> None:
     raw = encode(envelope())
     headers = signed(raw)
-    wrong = signed(raw, secret="other", webhook_id=headers["webhook-id"], timestamp=int(headers["webhook-timestamp"]))
+    wrong = signed(
+        raw, secret="other", webhook_id=headers["webhook-id"], timestamp=int(headers["webhook-timestamp"])
+    )
     headers["webhook-signature"] = f"v2,zzzz {wrong['webhook-signature']} {headers['webhook-signature']}"
 
     assert post(client, raw, headers).status_code == 200
@@ -196,7 +212,9 @@ def test_custom_header_mode_accepts_the_header_secret_without_a_signature(
     assert callback["event_id"] == f"hash:{body['scope']}:{body['hash']}:{body['created_at']}"
 
 
-def test_header_mode_drops_a_redelivery_with_the_same_hash(make_client: Any, redis_client: redis.Redis) -> None:
+def test_header_mode_drops_a_redelivery_with_the_same_hash(
+    make_client: Any, redis_client: redis.Redis
+) -> None:
     client = make_client(make_settings(BCWEBHOOKS_AUTH="header", BCWEBHOOKS_HEADER_SECRET=HEADER_SECRET))
     raw = encode(envelope())
     headers = {"content-type": "application/json", "X-Webhook-Secret": HEADER_SECRET}
@@ -206,7 +224,9 @@ def test_header_mode_drops_a_redelivery_with_the_same_hash(make_client: Any, red
     assert len(queued_callbacks(redis_client)) == 1
 
 
-def test_callback_without_hash_is_deduplicated_by_its_body(make_client: Any, redis_client: redis.Redis) -> None:
+def test_callback_without_hash_is_deduplicated_by_its_body(
+    make_client: Any, redis_client: redis.Redis
+) -> None:
     client = make_client(make_settings(BCWEBHOOKS_AUTH="header", BCWEBHOOKS_HEADER_SECRET=HEADER_SECRET))
     raw = encode(envelope(hash=None, created_at=None))
     headers = {"content-type": "application/json", "X-Webhook-Secret": HEADER_SECRET}
@@ -292,7 +312,9 @@ def test_body_limit_is_configurable(make_client: Any, redis_client: redis.Redis)
 
 
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", ""])
-def test_non_json_content_type_gets_415(client: TestClient, redis_client: redis.Redis, content_type: str) -> None:
+def test_non_json_content_type_gets_415(
+    client: TestClient, redis_client: redis.Redis, content_type: str
+) -> None:
     raw = encode(envelope())
     headers = {**signed(raw), "content-type": content_type}
 
