@@ -1,0 +1,147 @@
+"""The real commands as a user runs them: `bcwebhooks serve`, `worker` and `dev`, over real sockets."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+import redis
+
+from tests.helpers import CLIENT_SECRET, HEADER_SECRET, STORE_HASH, encode, envelope, signed, stored_messages
+from tests.servers import free_port, wait_for
+
+pytestmark = pytest.mark.e2e
+BCWEBHOOKS = [sys.executable, "-m", "service"]
+START_TIMEOUT_SECONDS = 30.0
+
+
+class Process:
+    """A command we started, its output in a file, stopped by its PID."""
+
+    def __init__(self, argv: list[str], env: dict[str, str], log_path: Path) -> None:
+        self.log_path = log_path
+        self._log = log_path.open("wb")
+        self.popen = subprocess.Popen(argv, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
+        if self.popen.poll() is None:
+            self.popen.send_signal(sig)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+        self._log.close()
+        return self.popen.wait()
+
+
+@pytest.fixture
+def environ(redis_url: str, tmp_path: Path) -> dict[str, str]:
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "REDIS_URL": redis_url,
+        "BIGCOMMERCE_STORE_HASH": STORE_HASH,
+        "BIGCOMMERCE_CLIENT_SECRET": CLIENT_SECRET,
+        "BCWEBHOOKS_HEADER_SECRET": HEADER_SECRET,
+        "BIGCOMMERCE_ACCESS_TOKEN": "access-token-value-9f8e7d",
+        "BCWEBHOOKS_LOG_FORMAT": "json",
+        "BCWEBHOOKS_DATA_DIR": str(tmp_path / "data"),
+    }
+
+
+@pytest.fixture
+def started(tmp_path: Path) -> Iterator[list[Process]]:
+    processes: list[Process] = []
+    yield processes
+    for process in processes:
+        process.stop()
+
+
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def test_serve_and_worker_process_a_signed_callback_and_never_log_secrets(
+    environ: dict[str, str], started: list[Process], tmp_path: Path, redis_client: redis.Redis
+) -> None:
+    port = free_port()
+    serve = Process([*BCWEBHOOKS, "serve", "--port", str(port)], environ, tmp_path / "serve.log")
+    worker = Process([*BCWEBHOOKS, "worker", "--threads", "2"], environ, tmp_path / "worker.log")
+    started.extend([serve, worker])
+    base = f"http://127.0.0.1:{port}"
+    wait_for(lambda: _ready(f"{base}/readyz"), START_TIMEOUT_SECONDS, "the receiver to be ready")
+
+    raw = encode(envelope(data={"type": "order", "id": 4242}))
+    headers = {**signed(raw, webhook_id="msg_e2e"), "X-Webhook-Secret": HEADER_SECRET}
+    response = httpx.post(f"{base}/webhooks/bigcommerce", content=raw, headers=headers)
+    refused = httpx.post(
+        f"{base}/webhooks/bigcommerce", content=raw, headers={**headers, "X-Webhook-Secret": "bad"}
+    )
+
+    assert (response.status_code, response.content) == (200, b"")
+    assert refused.status_code == 401
+    wait_for(
+        lambda: "callback.processed" in worker.output(), START_TIMEOUT_SECONDS, "the worker to process it"
+    )
+    wait_for(lambda: stored_messages(redis_client) == 0, 10, "the message to be acknowledged")
+    processed = [json.loads(line) for line in worker.output().splitlines() if '"callback.processed"' in line]
+    assert [(line["webhook_id"], line["scope"], line["store"]) for line in processed] == [
+        ("msg_e2e", "store/order/created", STORE_HASH)
+    ]
+    accepted = [json.loads(line) for line in serve.output().splitlines() if '"callback.enqueued"' in line]
+    assert accepted[0]["webhook_id"] == "msg_e2e"
+
+    serve.stop()
+    worker.stop()
+    everything_logged = serve.output() + worker.output()
+    for secret in (
+        CLIENT_SECRET,
+        HEADER_SECRET,
+        environ["BIGCOMMERCE_ACCESS_TOKEN"],
+        headers["webhook-signature"],
+    ):
+        assert secret not in everything_logged
+
+
+def test_dev_runs_the_whole_stack_on_an_embedded_redis_and_stops_on_ctrl_c(
+    started: list[Process], tmp_path: Path
+) -> None:
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "BCWEBHOOKS_DATA_DIR": str(tmp_path / "dev")}
+    dev = Process([*BCWEBHOOKS, "dev", "--port", "0"], env, tmp_path / "dev.log")
+    started.append(dev)
+
+    wait_for(lambda: "callback.processed" in dev.output(), START_TIMEOUT_SECONDS * 2, "the demo callback")
+    output = dev.output()
+    assert "receiver listening on http://127.0.0.1:" in output
+    assert (tmp_path / "dev" / "appendonly.aof").exists()
+
+    children = psutil.Process(dev.popen.pid).children(recursive=True)
+    assert any("dramatiq" in " ".join(child.cmdline()) for child in children)
+    # redis-server daemonizes; ours is the one working in the data directory.
+    embedded = [p for p in psutil.process_iter(["name", "cwd"]) if p.info["cwd"] == str(tmp_path / "dev")]
+    assert [p.info["name"] for p in embedded] == ["redis-server"]
+    children += embedded
+
+    assert dev.stop(signal.SIGINT) == 0
+    _, alive = psutil.wait_procs(children, timeout=10)
+    assert alive == []
+
+
+def test_every_command_has_help() -> None:
+    for command in ([], ["serve"], ["worker"], ["dev"]):
+        result = subprocess.run([*BCWEBHOOKS, *command, "--help"], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, command
+        assert result.stdout.startswith("usage: bcwebhooks")
