@@ -86,7 +86,7 @@ def test_timestamp_at_the_tolerance_edges_is_accepted(offset: int) -> None:
     assert verifier(SECRET).verify(BODY, headers, now=NOW) == "m"
 
 
-@pytest.mark.parametrize("timestamp", ["", "-5", "1e9", "１２３", "12345678901234", " 1700000000"])
+@pytest.mark.parametrize("timestamp", ["", "-5", "1e9", "\uff11\uff12\uff13", "1234567890123", " 1700000000"])
 def test_malformed_timestamp_is_refused(timestamp: str) -> None:
     headers = {**signed_headers(SECRET, BODY, "m", NOW), "webhook-timestamp": timestamp}
 
