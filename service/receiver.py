@@ -100,5 +100,7 @@ class Receiver:
     def _reject(
         self, status_code: int, code: str, message: str, webhook_id: str | None = None
     ) -> JSONResponse:
-        log.warning("callback.rejected", status=status_code, reason=code, webhook_id=webhook_id)
+        log.warning(
+            "callback.rejected", status=status_code, reason=code, webhook_id=webhook_id, store=self.store_hash
+        )
         return rejection(status_code, code, message)
