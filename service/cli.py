@@ -12,6 +12,7 @@ from pathlib import Path
 
 from service import __version__
 from service.embedded_redis import EmbeddedRedis, resolve_redis_url
+from service.sandbox.commands import add_sandbox_command, add_trigger_command
 from service.settings import RESOLVED_REDIS_URL_ENV, ConfigError, LogFormat, load_settings
 
 DEFAULT_HOST = "127.0.0.1"
@@ -60,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_listen_arguments(dev)
     dev.add_argument("--no-demo", action="store_true", help="do not send the demo callback")
     dev.set_defaults(run=run_dev)
+
+    add_sandbox_command(commands)
+    add_trigger_command(commands)
     return parser
 
 
