@@ -8,12 +8,11 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 
 from service import __version__
 from service.embedded_redis import EmbeddedRedis, resolve_redis_url
 from service.sandbox.commands import add_sandbox_command, add_trigger_command
-from service.settings import RESOLVED_REDIS_URL_ENV, ConfigError, LogFormat, load_settings
+from service.settings import RESOLVED_REDIS_URL_ENV, ConfigError, load_settings
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -54,12 +53,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     dev = commands.add_parser(
         "dev",
-        help="run everything locally: embedded Redis, receiver and one worker",
-        description="Local development: starts an embedded Redis (unless REDIS_URL is set), the receiver "
-        "and one worker, then sends one signed demo callback through them. Ctrl-C stops everything.",
+        help="run everything locally: sandbox store, embedded Redis, receiver and one worker",
+        description="Local development. Without BIGCOMMERCE_ACCESS_TOKEN it starts the sandbox store, "
+        "registers hooks on it for the receiver and fires a demo sequence of changes; with credentials it "
+        "uses your store. Redis is embedded unless REDIS_URL is set. Ctrl-C stops everything.",
     )
     _add_listen_arguments(dev)
-    dev.add_argument("--no-demo", action="store_true", help="do not send the demo callback")
+    dev.add_argument("--no-demo", action="store_true", help="do not fire the demo sequence")
+    dev.add_argument(
+        "--sandbox-port", type=_port, default=8200, help="sandbox store port, when it runs (default 8200)"
+    )
     dev.set_defaults(run=run_dev)
 
     add_sandbox_command(commands)
@@ -199,25 +202,10 @@ def _stop_embedded(embedded: EmbeddedRedis | None) -> None:
 
 
 def run_dev(args: argparse.Namespace) -> int:
-    """Embedded Redis + receiver + one worker in the foreground, with a demo callback."""
-    from service.devserver import run_dev_stack
+    """Sandbox store (without credentials) + Redis + receiver + one worker, in the foreground."""
+    from service.devserver import DevOptions, run_dev_stack
 
-    environ = dev_environment(os.environ)
-    settings = load_settings(environ)
-    return run_dev_stack(settings, environ, host=args.host, port=args.port, demo=not args.no_demo)
-
-
-DEV_STORE_HASH = "devstore"
-DEV_CLIENT_SECRET = "dev-client-secret-not-for-production"  # noqa: S105 (a published local-only default)
-
-
-def dev_environment(environ: Mapping[str, str]) -> dict[str, str]:
-    """The environment for `dev`: the user's, with local defaults for what a first run lacks."""
-    env = dict(environ)
-    if not env.get("BIGCOMMERCE_STORE_HASH"):
-        env["BIGCOMMERCE_STORE_HASH"] = DEV_STORE_HASH
-    if not env.get("BIGCOMMERCE_CLIENT_SECRET") and not env.get("BCWEBHOOKS_HEADER_SECRET"):
-        env["BIGCOMMERCE_CLIENT_SECRET"] = DEV_CLIENT_SECRET
-    env.setdefault("BCWEBHOOKS_LOG_FORMAT", LogFormat.CONSOLE.value)
-    env.setdefault("BCWEBHOOKS_DATA_DIR", str(Path(".bcwebhooks") / "dev"))
-    return env
+    options = DevOptions(
+        host=args.host, port=args.port, sandbox_port=args.sandbox_port, demo=not args.no_demo
+    )
+    return run_dev_stack(os.environ, options)

@@ -44,7 +44,11 @@ def configure_logging(log_format: LogFormat, level: str = "info") -> None:
     """Configure structlog and the standard library loggers (uvicorn, dramatiq) for this process."""
     numeric_level = logging.getLevelNamesMapping()[level.upper()]
     use_console = log_format is LogFormat.CONSOLE or (log_format is LogFormat.AUTO and sys.stderr.isatty())
-    renderer: Any = structlog.dev.ConsoleRenderer() if use_console else structlog.processors.JSONRenderer()
+    renderer: Any = (
+        structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        if use_console
+        else structlog.processors.JSONRenderer()
+    )
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

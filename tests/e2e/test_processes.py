@@ -119,13 +119,35 @@ def test_serve_and_worker_process_a_signed_callback_and_never_log_secrets(
 def test_dev_runs_the_whole_stack_on_an_embedded_redis_and_stops_on_ctrl_c(
     started: list[Process], tmp_path: Path
 ) -> None:
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "BCWEBHOOKS_DATA_DIR": str(tmp_path / "dev")}
-    dev = Process([*BCWEBHOOKS, "dev", "--port", "0"], env, tmp_path / "dev.log")
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "BCWEBHOOKS_DATA_DIR": str(tmp_path / "dev"),
+        "BCWEBHOOKS_LOG_FORMAT": "console",
+    }
+    dev = Process([*BCWEBHOOKS, "dev", "--port", "0", "--sandbox-port", "0"], env, tmp_path / "dev.log")
     started.append(dev)
 
-    wait_for(lambda: "callback.processed" in dev.output(), START_TIMEOUT_SECONDS * 2, "the demo callback")
+    def processed_scopes() -> set[str]:
+        lines = [line for line in dev.output().splitlines() if "callback.processed" in line]
+        return {
+            word.removeprefix("scope=")
+            for line in lines
+            for word in line.split()
+            if word.startswith("scope=")
+        }
+
+    demo = {
+        "store/product/updated",
+        "store/order/statusUpdated",
+        "store/customer/created",
+        "store/cart/created",
+    }
+    wait_for(
+        lambda: demo <= processed_scopes(), START_TIMEOUT_SECONDS * 2, "the demo sequence to be processed"
+    )
     output = dev.output()
-    assert "receiver listening on http://127.0.0.1:" in output
+    assert "bcwebhooks dev: receiver http://127.0.0.1:" in output
+    assert "sandbox store at http://127.0.0.1:" in output
     assert (tmp_path / "dev" / "appendonly.aof").exists()
 
     children = psutil.Process(dev.popen.pid).children(recursive=True)
@@ -141,7 +163,7 @@ def test_dev_runs_the_whole_stack_on_an_embedded_redis_and_stops_on_ctrl_c(
 
 
 def test_every_command_has_help() -> None:
-    for command in ([], ["serve"], ["worker"], ["dev"]):
+    for command in ([], ["serve"], ["worker"], ["dev"], ["sandbox"], ["trigger"]):
         result = subprocess.run([*BCWEBHOOKS, *command, "--help"], capture_output=True, text=True, timeout=60)
         assert result.returncode == 0, command
         assert result.stdout.startswith("usage: bcwebhooks")
