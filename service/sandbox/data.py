@@ -127,12 +127,37 @@ class StoreData:
     subscribers: dict[int, Record] = field(default_factory=dict)
     channels: dict[int, Record] = field(default_factory=dict)
     price_lists: dict[int, Record] = field(default_factory=dict)
+    locations: dict[int, Record] = field(default_factory=dict)
+    price_records: dict[tuple[int, int, str], Record] = field(default_factory=dict)
+    price_assignments: list[Record] = field(default_factory=list)
+    metafields: dict[str, dict[int, Record]] = field(default_factory=dict)
     next_ids: dict[str, int] = field(default_factory=dict)
 
     def new_id(self, kind: str) -> int:
         """The next id of a kind of record (ids are never reused, as on the platform)."""
         self.next_ids[kind] = self.next_ids.get(kind, 0) + 1
         return self.next_ids[kind]
+
+    def add_metafield(self, resource_type: str, resource_id: Any, key: str, value: str) -> Record:
+        """Attach a metafield to any resource (`product`, `variant`, `order`, `cart`, `brand`, …)."""
+        metafield_id = self.new_id("metafield")
+        record = {
+            "id": metafield_id,
+            "resource_type": resource_type,
+            "resource_id": str(resource_id),
+            "namespace": "sandbox",
+            "key": key,
+            "value": value,
+            "permission_set": "app_only",
+            "date_created": iso(EPOCH),
+            "date_modified": iso(EPOCH),
+        }
+        self.metafields.setdefault(f"{resource_type}:{resource_id}", {})[metafield_id] = record
+        return record
+
+    def metafield(self, resource_type: str, resource_id: Any, metafield_id: int) -> Record | None:
+        """One metafield of a resource, or None."""
+        return self.metafields.get(f"{resource_type}:{resource_id}", {}).get(metafield_id)
 
     def variants(self) -> dict[int, Record]:
         """Every variant by id, across products."""
@@ -185,6 +210,14 @@ def generate_store(
             "date_created": iso(EPOCH),
             "date_modified": iso(EPOCH),
         }
+    data.locations[1] = {
+        "id": 1,
+        "code": "WH-1",
+        "label": "Main warehouse",
+        "type_id": "PHYSICAL",
+        "enabled": True,
+        "address": {"city": "Austin", "country_code": "US"},
+    }
     price_list_id = data.new_id("price_list")
     data.price_lists[price_list_id] = {
         "id": price_list_id,
@@ -193,6 +226,21 @@ def generate_store(
         "date_created": iso(EPOCH),
         "date_modified": iso(EPOCH),
     }
+    for variant in list(data.variants().values())[:10]:
+        data.price_records[(price_list_id, variant["id"], "USD")] = {
+            "price_list_id": price_list_id,
+            "variant_id": variant["id"],
+            "product_id": variant["product_id"],
+            "currency": "USD",
+            "price": round(variant["price"] * 0.8, 2),
+            "sku": variant["sku"],
+        }
+    data.price_assignments.append(
+        {"id": 1, "price_list_id": price_list_id, "customer_group_id": 0, "channel_id": 1}
+    )
+    data.add_metafield("product", 1, "care", "Hand wash")
+    data.add_metafield("brand", 1, "origin", "Portugal")
+    data.add_metafield("order", 100, "gift", "yes")
     return data
 
 

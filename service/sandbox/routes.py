@@ -217,6 +217,50 @@ def api_routes(state: SandboxState) -> list[Route]:
     async def price_list(request: Request, account: ApiAccount) -> Any:
         return v3_one(found(store.price_lists.get(path_int(request, "price_list_id"))))
 
+    async def price_record(request: Request, account: ApiAccount) -> Any:
+        key = (
+            path_int(request, "price_list_id"),
+            path_int(request, "variant_id"),
+            request.path_params["currency"],
+        )
+        return v3_one(found(store.price_records.get(key)))
+
+    async def price_assignments(request: Request, account: ApiAccount) -> Any:
+        q = request.query_params
+        wanted = {k: int(q[k]) for k in ("price_list_id", "channel_id", "customer_group_id") if k in q}
+        items = [a for a in store.price_assignments if all(a[k] == v for k, v in wanted.items())]
+        return v3_list(request, items)
+
+    def metafield_of(resource_type: str, id_param: str) -> Handler:
+        async def handler(request: Request, account: ApiAccount) -> Any:
+            resource_id = request.path_params[id_param]
+            return v3_one(
+                found(store.metafield(resource_type, resource_id, path_int(request, "metafield_id")))
+            )
+
+        return handler
+
+    async def locations(request: Request, account: ApiAccount) -> Any:
+        ids = int_list(request, "location_id:in")
+        return v3_list(
+            request,
+            keep(store.locations.values(), ids=(lambda x: x["id"] in ids) if ids is not None else None),
+        )
+
+    async def stored_instruments(request: Request, account: ApiAccount) -> Any:
+        customer = found(store.customers.get(path_int(request, "customer_id")))
+        return [
+            {
+                "type": "stored_card",
+                "token": f"tok-{customer['id']}",
+                "is_default": True,
+                "brand": "visa",
+                "last_4": "4242",
+                "expiry_month": 12,
+                "expiry_year": 2030,
+            }
+        ]
+
     # ---- v3 customers, subscribers, carts, channels
     async def customers(request: Request, account: ApiAccount) -> Any:
         q = request.query_params
@@ -309,7 +353,43 @@ def api_routes(state: SandboxState) -> list[Route]:
         r("/v3/catalog/trees/categories", PRODUCTS, tree_categories),
         r("/v3/catalog/brands", PRODUCTS, brands),
         r("/v3/catalog/brands/{brand_id}", PRODUCTS, brand),
+        r("/v3/pricelists/assignments", PRODUCTS, price_assignments),
         r("/v3/pricelists/{price_list_id}", PRODUCTS, price_list),
+        r("/v3/pricelists/{price_list_id}/records/{variant_id}/{currency}", PRODUCTS, price_record),
+        r(
+            "/v3/catalog/products/{resource_id}/metafields/{metafield_id}",
+            PRODUCTS,
+            metafield_of("product", "resource_id"),
+        ),
+        r(
+            "/v3/catalog/products/{product_id}/variants/{resource_id}/metafields/{metafield_id}",
+            PRODUCTS,
+            metafield_of("variant", "resource_id"),
+        ),
+        r(
+            "/v3/catalog/categories/{resource_id}/metafields/{metafield_id}",
+            PRODUCTS,
+            metafield_of("category", "resource_id"),
+        ),
+        r(
+            "/v3/catalog/brands/{resource_id}/metafields/{metafield_id}",
+            PRODUCTS,
+            metafield_of("brand", "resource_id"),
+        ),
+        r("/v3/orders/{resource_id}/metafields/{metafield_id}", ORDERS, metafield_of("order", "resource_id")),
+        r("/v3/carts/{resource_id}/metafields/{metafield_id}", CARTS, metafield_of("cart", "resource_id")),
+        r(
+            "/v3/channels/{resource_id}/metafields/{metafield_id}",
+            CHANNELS,
+            metafield_of("channel", "resource_id"),
+        ),
+        r("/v3/inventory/locations", PRODUCTS, locations),
+        r(
+            "/v3/inventory/locations/{resource_id}/metafields/{metafield_id}",
+            PRODUCTS,
+            metafield_of("location", "resource_id"),
+        ),
+        r("/v3/customers/{customer_id}/stored-instruments", CUSTOMERS, stored_instruments),
         r("/v3/customers", CUSTOMERS, customers),
         r("/v3/customers", CUSTOMERS, create_customers, "POST"),
         r("/v3/customers/addresses", CUSTOMERS, addresses),

@@ -288,7 +288,7 @@ def _information(store: StoreData, scope: str, record_id: Any) -> list[Event]:
 
 def _categories(store: StoreData, scope: str, record_id: Any) -> list[Event]:
     if scope.startswith("store/category/metafield/"):
-        return [(scope, _documented_data(store, scope, record_id))]
+        return _metafields(store, scope, record_id)
     category = _pick(store.categories, record_id, "category")
     if scope.endswith("/created"):
         category = {
@@ -302,6 +302,48 @@ def _categories(store: StoreData, scope: str, record_id: Any) -> list[Event]:
     else:
         del store.categories[category["category_id"]]
     return [(scope, {"type": "category", "id": category["category_id"]})]
+
+
+METAFIELD_OWNERS = {
+    "store/order/metafield/": "order",
+    "store/product/variant/metafield/": "variant",
+    "store/product/metafield/": "product",
+    "store/category/metafield/": "category",
+    "store/brand/metafield/": "brand",
+    "store/cart/metafield/": "cart",
+    "store/inventory/location/metafield/": "location",
+    "store/channel/metafield/": "channel",
+    "store/metafield/": "location",
+}
+
+
+def _metafields(store: StoreData, scope: str, record_id: Any) -> list[Event]:
+    """Create, change or delete a metafield on a resource, and report it the documented way."""
+    owner = next(kind for prefix, kind in METAFIELD_OWNERS.items() if scope.startswith(prefix))
+    resources: dict[str, dict[Any, Record]] = {
+        "order": store.orders,
+        "variant": store.variants(),
+        "product": store.products,
+        "category": store.categories,
+        "brand": store.brands,
+        "cart": store.carts,
+        "location": store.locations,
+        "channel": store.channels,
+    }
+    resource_id = record_id if record_id is not None else next(iter(resources[owner]))
+    existing = store.metafields.get(f"{owner}:{resource_id}", {})
+    if scope.endswith("/created") or not existing:
+        metafield = store.add_metafield(
+            owner, resource_id, f"key{store.next_ids.get('metafield', 0) + 1}", "v1"
+        )
+    else:
+        metafield = existing[max(existing)]
+    if scope.endswith("/updated"):
+        metafield["value"] = f"updated {iso(changes.now())}"
+    if scope.endswith("/deleted"):
+        del existing[metafield["id"]]
+    data = {"metafield_id": metafield["id"], "resource_id": str(resource_id)}
+    return [(scope, {**data, "resource_type": owner} if scope.startswith("store/metafield/") else data)]
 
 
 def _documented_data(store: StoreData, scope: str, record_id: Any) -> Any:
@@ -340,15 +382,17 @@ def _documented_data(store: StoreData, scope: str, record_id: Any) -> Any:
 
 
 ACTIONS: tuple[tuple[str, Callable[[StoreData, str, Any], list[Event]]], ...] = (
-    ("store/order/metafield/", lambda s, scope, i: [(scope, _documented_data(s, scope, i))]),
+    ("store/order/metafield/", _metafields),
     ("store/order/", _orders),
-    ("store/product/metafield/", lambda s, scope, i: [(scope, _documented_data(s, scope, i))]),
-    ("store/product/variant/", lambda s, scope, i: [(scope, _documented_data(s, scope, i))]),
+    ("store/product/metafield/", _metafields),
+    ("store/product/variant/metafield/", _metafields),
     ("store/product/", _products),
     ("store/sku/", _skus),
     ("store/customer/payment/", lambda s, scope, i: [(scope, _documented_data(s, scope, i))]),
     ("store/customer/", _customers),
-    ("store/cart/metafield/", lambda s, scope, i: [(scope, _documented_data(s, scope, i))]),
+    ("store/cart/metafield/", _metafields),
+    ("store/brand/metafield/", _metafields),
+    ("store/metafield/", _metafields),
     ("store/cart/", _carts),
     ("store/subscriber/", _subscribers),
     ("store/shipment/", _shipments),
