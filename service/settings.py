@@ -19,6 +19,10 @@ DEFAULT_MAX_BODY_BYTES = 64 * 1024
 MIN_DEDUP_WINDOW_SECONDS = 72 * 3600
 DEFAULT_DEDUP_WINDOW_SECONDS = MIN_DEDUP_WINDOW_SECONDS
 DEFAULT_DATA_DIR = ".bcwebhooks"
+DEFAULT_STREAM = "bcwebhooks:events"
+DEFAULT_STREAM_MAXLEN = 100_000
+DEFAULT_MAX_RETRIES = 8
+DEFAULT_MIN_BACKOFF_MS = 2_000
 
 STORE_HASH_PATTERN = re.compile(r"^[a-z0-9]{1,32}$")
 # Set by `bcwebhooks serve|worker|dev` for the processes they start: REDIS_URL, or the embedded server's URL.
@@ -85,6 +89,19 @@ class Settings(BaseSettings):
         ge=MIN_DEDUP_WINDOW_SECONDS,
         validation_alias=AliasChoices("BCWEBHOOKS_DEDUP_WINDOW_SECONDS"),
     )
+    handler_modules: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), validation_alias="BCWEBHOOKS_HANDLERS"
+    )
+    stream_name: str = Field(default=DEFAULT_STREAM, min_length=1, validation_alias="BCWEBHOOKS_STREAM")
+    stream_maxlen: int = Field(
+        default=DEFAULT_STREAM_MAXLEN, ge=100, validation_alias="BCWEBHOOKS_STREAM_MAXLEN"
+    )
+    max_retries: int = Field(
+        default=DEFAULT_MAX_RETRIES, ge=0, le=50, validation_alias="BCWEBHOOKS_MAX_RETRIES"
+    )
+    min_backoff_ms: int = Field(
+        default=DEFAULT_MIN_BACKOFF_MS, ge=10, le=3_600_000, validation_alias="BCWEBHOOKS_MIN_BACKOFF_MS"
+    )
     log_format: LogFormat = Field(default=LogFormat.AUTO, validation_alias="BCWEBHOOKS_LOG_FORMAT")
     log_level: str = Field(default="info", validation_alias="BCWEBHOOKS_LOG_LEVEL")
 
@@ -97,7 +114,7 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("previous_client_secrets", mode="before")
+    @field_validator("previous_client_secrets", "handler_modules", mode="before")
     @classmethod
     def _split_secrets(cls, value: object) -> object:
         if isinstance(value, str):

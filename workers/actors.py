@@ -2,33 +2,42 @@
 
 from __future__ import annotations
 
-import time
-from typing import Any
-
 import dramatiq
 import structlog
 
+from service.bigcommerce import MissingScope, RateLimited, Unauthorized
 from service.events import ACTOR_NAME, QUEUE_NAME, PersistedCallback
+from workers.context import current_context
+from workers.processing import now_ms, process
 
 log = structlog.get_logger("bcwebhooks.worker")
 
-
-def describe_callback(callback: PersistedCallback) -> dict[str, Any]:
-    """The fields every log line about a callback carries."""
-    envelope = callback["envelope"]
-    producer = str(envelope.get("producer", ""))
-    return {
-        "event_id": callback["event_id"],
-        "webhook_id": callback["webhook_id"],
-        "scope": envelope.get("scope"),
-        "store": producer.removeprefix("stores/"),
-    }
+# A token that is invalid or lacks a scope will not heal by retrying: dead-letter at once with the reason.
+PERMANENT_ERRORS = (Unauthorized, MissingScope)
 
 
 def process_callback(callback: PersistedCallback) -> None:
-    """Process one persisted callback (for now: record that it reached a worker, with its queue latency)."""
-    waited_ms = time.time_ns() // 1_000_000 - callback["received_at_ms"]
-    log.info("callback.processed", queued_ms=waited_ms, **describe_callback(callback))
+    """Resolve one persisted callback to its record, then run the outputs and handlers."""
+    try:
+        event = process(callback, current_context())
+    except RateLimited as error:
+        # The store's quota is spent even after the client's own waits: come back when it resets.
+        raise dramatiq.Retry(delay=error.retry_after_ms) from error
+    except PERMANENT_ERRORS as error:
+        log.error("callback.failed", event_id=callback["event_id"], error=str(error))
+        raise
+    log.info(
+        "callback.processed",
+        event_id=event.event_id,
+        webhook_id=event.webhook_id,
+        scope=event.scope,
+        store=event.store_hash,
+        resource=f"{event.resource_type}:{event.resource_id}",
+        summary=event.summary(),
+        latency_ms=now_ms() - event.received_at_ms,
+    )
 
 
-process_callback_actor = dramatiq.actor(actor_name=ACTOR_NAME, queue_name=QUEUE_NAME)(process_callback)
+process_callback_actor = dramatiq.actor(
+    actor_name=ACTOR_NAME, queue_name=QUEUE_NAME, throws=PERMANENT_ERRORS
+)(process_callback)
