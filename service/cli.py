@@ -13,6 +13,7 @@ from service import __version__
 from service.embedded_redis import EmbeddedRedis, resolve_redis_url
 from service.sandbox.commands import add_sandbox_command, add_trigger_command
 from service.settings import RESOLVED_REDIS_URL_ENV, ConfigError, load_settings
+from workers.commands import add_commands as add_worker_commands
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -67,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_sandbox_command(commands)
     add_trigger_command(commands)
+    add_worker_commands(commands)
     return parser
 
 

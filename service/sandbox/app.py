@@ -182,7 +182,12 @@ def control_routes(state: SandboxState) -> list[Route]:
 
     async def faults(request: Request) -> Response:
         body = await request.json()
-        fault = Fault(int(body["status"]), int(body.get("count", 1)), str(body.get("path_prefix", "/")))
+        fault = Fault(
+            int(body["status"]),
+            int(body.get("count", 1)),
+            str(body.get("path_prefix", "/")),
+            int(body.get("reset_ms", 200)),
+        )
         state.faults.append(fault)
         return JSONResponse({"status": fault.status, "count": fault.count, "path_prefix": fault.path_prefix})
 

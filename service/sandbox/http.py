@@ -42,6 +42,7 @@ class Fault:
     status: int
     count: int
     path_prefix: str = "/"
+    reset_ms: int = 200
 
 
 @dataclass
@@ -80,7 +81,15 @@ def endpoint(
         try:
             if not (account.can_write(scope) if write else account.can_read(scope)):
                 raise ApiFailure(403, "You don't have a required scope to access the endpoint")
-            _raise_injected_fault(state, path)
+            fault = _injected_fault(state, path)
+            if fault is not None:
+                injected = error_response(fault.status, "Injected fault", v2)
+                injected.headers.update(limit_headers)
+                if fault.status == 429:
+                    injected.headers.update(
+                        {"X-Rate-Limit-Requests-Left": "0", "X-Rate-Limit-Time-Reset-Ms": str(fault.reset_ms)}
+                    )
+                return injected
             result = await handler(request, account)
             response: Response = result if isinstance(result, Response) else json_response(result)
         except ApiFailure as failure:
@@ -93,11 +102,12 @@ def endpoint(
     return run
 
 
-def _raise_injected_fault(state: SandboxState, path: str) -> None:
+def _injected_fault(state: SandboxState, path: str) -> Fault | None:
     for fault in state.faults:
         if fault.count > 0 and path.startswith(fault.path_prefix):
             fault.count -= 1
-            raise ApiFailure(fault.status, "Injected fault")
+            return fault
+    return None
 
 
 def json_response(body: Any, status: int = 200) -> Response:

@@ -55,7 +55,9 @@ def _orders(store: StoreData, scope: str, record_id: Any) -> list[Event]:
         store.order_products[order_id] = [
             {**line, "order_id": order_id} for line in store.order_products[source["id"]]
         ]
-        store.order_addresses[order_id] = copy.deepcopy(store.order_addresses[source["id"]])
+        store.order_addresses[order_id] = [
+            {**a, "order_id": order_id} for a in store.order_addresses[source["id"]]
+        ]
         store.shipments[order_id], store.messages[order_id], store.transactions[order_id] = [], [], []
         return [(scope, {"type": "order", "id": order_id})]
     order = _pick(store.orders, record_id, "order")
