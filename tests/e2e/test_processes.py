@@ -15,8 +15,10 @@ import psutil
 import pytest
 import redis
 
+from service.sandbox.access import ApiAccount
+from service.sandbox.app import SandboxConfig, create_sandbox_app
 from tests.helpers import CLIENT_SECRET, HEADER_SECRET, STORE_HASH, encode, envelope, signed, stored_messages
-from tests.servers import free_port, wait_for
+from tests.servers import ThreadedUvicorn, free_port, wait_for
 
 pytestmark = pytest.mark.e2e
 BCWEBHOOKS = [sys.executable, "-m", "service"]
@@ -45,15 +47,28 @@ class Process:
         return self.popen.wait()
 
 
+ACCESS_TOKEN = "access-token-value-9f8e7d"
+
+
 @pytest.fixture
-def environ(redis_url: str, tmp_path: Path) -> dict[str, str]:
+def sandbox_url() -> Iterator[str]:
+    account = ApiAccount(ACCESS_TOKEN, "e2e-client", CLIENT_SECRET, frozenset({"store_v2_orders_read_only"}))
+    with ThreadedUvicorn(
+        create_sandbox_app(SandboxConfig(store_hash=STORE_HASH, accounts=[account]))
+    ) as server:
+        yield server.base_url
+
+
+@pytest.fixture
+def environ(redis_url: str, tmp_path: Path, sandbox_url: str) -> dict[str, str]:
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "REDIS_URL": redis_url,
         "BIGCOMMERCE_STORE_HASH": STORE_HASH,
         "BIGCOMMERCE_CLIENT_SECRET": CLIENT_SECRET,
         "BCWEBHOOKS_HEADER_SECRET": HEADER_SECRET,
-        "BIGCOMMERCE_ACCESS_TOKEN": "access-token-value-9f8e7d",
+        "BIGCOMMERCE_ACCESS_TOKEN": ACCESS_TOKEN,
+        "BIGCOMMERCE_API_URL": sandbox_url,
         "BCWEBHOOKS_LOG_FORMAT": "json",
         "BCWEBHOOKS_DATA_DIR": str(tmp_path / "data"),
     }
@@ -84,7 +99,7 @@ def test_serve_and_worker_process_a_signed_callback_and_never_log_secrets(
     base = f"http://127.0.0.1:{port}"
     wait_for(lambda: _ready(f"{base}/readyz"), START_TIMEOUT_SECONDS, "the receiver to be ready")
 
-    raw = encode(envelope(data={"type": "order", "id": 4242}))
+    raw = encode(envelope(data={"type": "order", "id": 104}))
     headers = {**signed(raw, webhook_id="msg_e2e"), "X-Webhook-Secret": HEADER_SECRET}
     response = httpx.post(f"{base}/webhooks/bigcommerce", content=raw, headers=headers)
     refused = httpx.post(
@@ -101,6 +116,8 @@ def test_serve_and_worker_process_a_signed_callback_and_never_log_secrets(
     assert [(line["webhook_id"], line["scope"], line["store"]) for line in processed] == [
         ("msg_e2e", "store/order/created", STORE_HASH)
     ]
+    assert processed[0]["resource"] == "order:104"
+    assert processed[0]["summary"].startswith("order 104 ")
     accepted = [json.loads(line) for line in serve.output().splitlines() if '"callback.enqueued"' in line]
     assert accepted[0]["webhook_id"] == "msg_e2e"
 

@@ -64,8 +64,18 @@ def test_triggered_change_reaches_the_queue_verified(
 def test_trigger_signs_straight_at_a_receiver(servers: tuple[str, str], redis_client: redis.Redis) -> None:
     _, receiver = servers
 
-    good = bcwebhooks("trigger", "store/order/created", "--to", receiver, "--secret", DEFAULT_CLIENT_SECRET,
-                      "--store-hash", "sandbox", "--count", "2")  # fmt: skip
+    good = bcwebhooks(
+        "trigger",
+        "store/order/created",
+        "--to",
+        receiver,
+        "--secret",
+        DEFAULT_CLIENT_SECRET,
+        "--store-hash",
+        "sandbox",
+        "--count",
+        "2",
+    )
     bad = bcwebhooks(
         "trigger", "store/order/created", "--to", receiver, "--secret", "wrong", "--store-hash", "sandbox"
     )

@@ -118,9 +118,17 @@ def test_delivery_exception_resolves_to_the_hook(sandbox: str, client: ApiClient
 
 
 @pytest.mark.parametrize(
-    "scope", ["store/product/deleted", "store/customer/deleted", "store/subscriber/deleted", "store/sku/deleted",
-              "store/category/deleted", "store/shipment/deleted", "store/product/metafield/deleted"],
-)  # fmt: skip
+    "scope",
+    [
+        "store/product/deleted",
+        "store/customer/deleted",
+        "store/subscriber/deleted",
+        "store/sku/deleted",
+        "store/category/deleted",
+        "store/shipment/deleted",
+        "store/product/metafield/deleted",
+    ],
+)
 def test_gone_resources_resolve_as_deleted_without_a_record(
     sandbox: str, client: ApiClient, scope: str
 ) -> None:

@@ -1,0 +1,270 @@
+"""Signed callback → receiver → Redis → worker → sandbox API → stream entry, with failures on the way."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import dramatiq
+import httpx
+import pytest
+import redis
+from dramatiq.brokers.redis import RedisBroker
+
+from service.app import create_app
+from service.sandbox.access import DEFAULT_CLIENT_SECRET, ApiAccount, default_accounts
+from service.sandbox.app import SandboxConfig, create_sandbox_app
+from service.settings import Settings
+from tests.conftest import make_settings
+from tests.servers import ThreadedUvicorn, wait_for
+from workers import dlq
+from workers.broker import build_broker, build_context
+from workers.context import set_context
+from workers.events import ProcessedEvent
+from workers.handlers import HandlerRegistry
+from workers.processing import WorkerContext
+
+pytestmark = pytest.mark.e2e
+TOKEN = {"X-Auth-Token": "sandbox-token"}
+NO_PRODUCTS_TOKEN = "orders-only-token"
+MAX_RETRIES = 2
+
+
+@pytest.fixture(scope="session")
+def broker(redis_url: str) -> RedisBroker:
+    broker = build_broker(redis_url, max_retries=MAX_RETRIES, min_backoff_ms=50)
+    dramatiq.set_broker(broker)
+    from workers.actors import process_callback_actor
+
+    broker.declare_actor(process_callback_actor)
+    process_callback_actor.broker = broker
+    return broker
+
+
+@dataclass
+class Stack:
+    sandbox: str
+    receiver: str
+    context: WorkerContext
+    redis: redis.Redis
+
+    def hook(self, scope: str) -> None:
+        body = {"scope": scope, "destination": self.receiver}
+        assert (
+            httpx.post(f"{self.sandbox}/stores/sandbox/v3/hooks", headers=TOKEN, json=body).status_code == 200
+        )
+
+    def trigger(self, scope: str, record_id: Any = None) -> list[dict[str, Any]]:
+        response = httpx.post(f"{self.sandbox}/_sandbox/trigger", json={"scope": scope, "id": record_id})
+        assert response.status_code == 200, response.text
+        return list(response.json()["events"])
+
+    def fault(self, status: int, count: int, path_prefix: str) -> None:
+        body = {"status": status, "count": count, "path_prefix": path_prefix, "reset_ms": 100}
+        httpx.post(f"{self.sandbox}/_sandbox/faults", json=body)
+
+    def stream(self) -> list[ProcessedEvent]:
+        entries = self.redis.xrange(self.context.output.name)
+        return [ProcessedEvent.from_json(fields[b"event"]) for _, fields in entries]
+
+
+def worker_settings(sandbox: str, token: str = "sandbox-token") -> Settings:
+    return make_settings(
+        BIGCOMMERCE_STORE_HASH="sandbox",
+        BIGCOMMERCE_CLIENT_SECRET=DEFAULT_CLIENT_SECRET,
+        BIGCOMMERCE_API_URL=sandbox,
+        BIGCOMMERCE_ACCESS_TOKEN=token,
+    )
+
+
+@pytest.fixture
+def stack(
+    redis_url: str, redis_client: redis.Redis, broker: RedisBroker, request: pytest.FixtureRequest
+) -> Iterator[Stack]:
+    token = getattr(request, "param", "sandbox-token")
+    accounts = [
+        *default_accounts(),
+        ApiAccount(NO_PRODUCTS_TOKEN, "orders-only", "x", frozenset({"store_v2_orders_read_only"})),
+    ]
+    sandbox = ThreadedUvicorn(create_sandbox_app(SandboxConfig(allow_http=True, accounts=accounts)))
+    with sandbox:
+        settings = worker_settings(sandbox.base_url, token)
+        receiver = ThreadedUvicorn(create_app(settings, redis_url))
+        with receiver:
+            context = build_context(settings, redis_url)
+            context.handlers = HandlerRegistry()
+            set_context(context)
+            worker = dramatiq.Worker(broker, worker_timeout=50, worker_threads=2)
+            worker.start()
+            try:
+                yield Stack(
+                    sandbox.base_url, f"{receiver.base_url}/webhooks/bigcommerce", context, redis_client
+                )
+            finally:
+                worker.stop()
+                context.api.client.close()
+
+
+def test_changes_come_out_of_the_stream_with_their_current_records(stack: Stack) -> None:
+    for scope in ("store/product/*", "store/order/*", "store/customer/*", "store/cart/*"):
+        stack.hook(scope)
+
+    stack.trigger("store/product/updated", 5)
+    stack.trigger("store/order/statusUpdated", 110)
+    stack.trigger("store/customer/created")
+    stack.trigger("store/cart/created")
+    wait_for(lambda: len(stack.stream()) == 5, 15, "five processed events")
+
+    events = {event.scope: event for event in stack.stream()}
+    product = httpx.get(f"{stack.sandbox}/stores/sandbox/v3/catalog/products/5", headers=TOKEN).json()["data"]
+    assert events["store/product/updated"].record["price"] == product["price"]
+    status = events["store/order/statusUpdated"]
+    assert status.record["order"]["id"] == 110 and status.record["products"]
+    assert status.envelope["data"]["status"]["new_status_id"] == status.record["order"]["status_id"]
+    assert events["store/customer/created"].record["email"].startswith("new.")
+    assert events["store/cart/created"].resource_type == "cart"
+    assert all(e.store_hash == "sandbox" and e.webhook_id and not e.deleted for e in events.values())
+    assert dlq.list_dead_letters(stack.redis) == []
+
+
+def test_a_deleted_resource_is_delivered_as_deleted(stack: Stack) -> None:
+    stack.hook("store/product/*")
+
+    stack.trigger("store/product/deleted", 9)
+    wait_for(lambda: len(stack.stream()) == 1, 15, "the processed event")
+
+    [event] = stack.stream()
+    assert (event.scope, event.resource_id, event.deleted, event.record) == (
+        "store/product/deleted",
+        "9",
+        True,
+        None,
+    )
+
+
+def test_429_and_5xx_from_the_api_are_recovered_without_loss_or_duplicates(stack: Stack) -> None:
+    stack.hook("store/customer/*")
+    stack.fault(429, 2, "/v3/customers")
+    stack.fault(503, 2, "/v3/customers")
+
+    stack.trigger("store/customer/updated", 3)
+    wait_for(lambda: len(stack.stream()) == 1, 30, "the processed event")
+
+    [event] = stack.stream()
+    assert event.record["id"] == 3
+    stats = httpx.get(f"{stack.sandbox}/_sandbox/stats").json()
+    assert stats["calls"]["/v3/customers"] == 5  # two 429s, two 503s, then the answer
+    assert dlq.list_dead_letters(stack.redis) == []
+
+
+@pytest.mark.parametrize("stack", [NO_PRODUCTS_TOKEN], indirect=True)
+def test_a_missing_scope_is_dead_lettered_at_once_naming_the_scope(stack: Stack) -> None:
+    stack.hook("store/product/*")
+
+    stack.trigger("store/product/updated", 2)
+    wait_for(lambda: bool(dlq.list_dead_letters(stack.redis)), 15, "the dead letter")
+
+    [letter] = dlq.list_dead_letters(stack.redis)
+    assert letter.scope == "store/product/updated"
+    assert "store_v2_products_read_only or store_v2_products" in letter.reason["error"]
+    assert letter.reason["retries"] == 0
+    assert stack.stream() == []
+
+
+def test_a_failing_handler_is_retried_without_rerunning_others_then_dead_lettered_and_replayed(
+    stack: Stack,
+) -> None:
+    calls = {"audit": 0, "flaky": 0}
+    broken = {"on": True}
+
+    def audit(event: ProcessedEvent, api: Any) -> None:
+        calls["audit"] += 1
+
+    def flaky(event: ProcessedEvent, api: Any) -> None:
+        calls["flaky"] += 1
+        if broken["on"]:
+            raise RuntimeError("downstream unavailable")
+
+    stack.context.handlers.add(audit, "store/order/*", name="audit")
+    stack.context.handlers.add(flaky, "store/order/statusUpdated", name="flaky")
+    stack.hook("store/order/statusUpdated")
+
+    stack.trigger("store/order/statusUpdated", 120)
+    wait_for(lambda: bool(dlq.list_dead_letters(stack.redis)), 20, "the dead letter")
+
+    [letter] = dlq.list_dead_letters(stack.redis)
+    assert letter.reason["error"] == "RuntimeError: downstream unavailable"
+    assert letter.reason["retries"] == MAX_RETRIES + 1
+    assert (calls["audit"], calls["flaky"]) == (1, MAX_RETRIES + 1)
+    assert len(stack.stream()) == 1  # the stream output succeeded on the first try and is not repeated
+
+    broken["on"] = False
+    assert dlq.replay(stack.redis, dramatiq.get_broker(), [letter]) == 1
+    wait_for(lambda: calls["flaky"] == MAX_RETRIES + 2, 15, "the replayed handler")
+
+    assert dlq.list_dead_letters(stack.redis) == []
+    assert (calls["audit"], len(stack.stream())) == (1, 1)
+
+
+def test_handlers_can_write_back_through_the_api(stack: Stack) -> None:
+    def note_on_order(event: ProcessedEvent, api: Any) -> None:
+        if event.scope == "store/order/created":
+            api.update_order(int(event.resource_id or 0), staff_notes="seen by bcwebhooks")
+
+    stack.context.handlers.add(note_on_order, "store/order/created", name="note")
+    stack.hook("store/order/created")
+
+    [event] = stack.trigger("store/order/created")
+    order_id = event["data"]["id"]
+
+    def noted() -> bool:
+        order = httpx.get(f"{stack.sandbox}/stores/sandbox/v2/orders/{order_id}", headers=TOKEN).json()
+        return bool(order["staff_notes"] == "seen by bcwebhooks")
+
+    wait_for(noted, 15, "the handler's write")
+    assert json.loads(json.dumps(stack.stream()[0].record))["order"]["id"] == order_id
+
+
+def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "service", *args], env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+@pytest.mark.parametrize("stack", [NO_PRODUCTS_TOKEN], indirect=True)
+def test_dlq_and_tail_commands(stack: Stack, redis_url: str) -> None:
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "REDIS_URL": redis_url,
+        "BIGCOMMERCE_STORE_HASH": "sandbox",
+        "BIGCOMMERCE_CLIENT_SECRET": DEFAULT_CLIENT_SECRET,
+    }
+    stack.hook("store/product/*")
+    stack.hook("store/order/*")
+    stack.trigger("store/product/updated", 2)
+    stack.trigger("store/order/updated", 101)
+    wait_for(lambda: bool(dlq.list_dead_letters(stack.redis)) and len(stack.stream()) == 1, 15, "one of each")
+
+    listed = cli("dlq", "list", env=env)
+    [letter] = json.loads(cli("dlq", "list", "--json", env=env).stdout)
+    shown = json.loads(cli("dlq", "show", letter["id"], env=env).stdout)
+    tail = cli("tail", "--from-start", "--count", "1", env=env)
+    grouped = cli("tail", "--group", "crm", "--from-start", "--count", "1", "--json", env=env)
+    pending = stack.redis.xpending(stack.context.output.name, "crm")
+    nothing = cli("dlq", "replay", "--scope", "store/cart/*", env=env)
+    purged = cli("dlq", "purge", "--all", env=env)
+
+    assert listed.stdout.startswith("1 dead letter(s)") and "MissingScope" in listed.stdout
+    assert letter["scope"] == "store/product/updated" and "store_v2_products" in letter["error"]
+    assert shown["message"]["args"][0]["envelope"]["scope"] == "store/product/updated"
+    assert "store/order/updated" in tail.stdout and "order:101" in tail.stdout
+    assert json.loads(grouped.stdout)["resource_id"] == "101"
+    assert pending["pending"] == 0  # read through the group and acknowledged
+    assert nothing.returncode == 1 and "nothing matches" in nothing.stderr
+    assert purged.stdout.strip() == "purged 1 dead letter(s)"
+    assert dlq.list_dead_letters(stack.redis) == []
