@@ -268,3 +268,60 @@ def test_dlq_and_tail_commands(stack: Stack, redis_url: str) -> None:
     assert nothing.returncode == 1 and "nothing matches" in nothing.stderr
     assert purged.stdout.strip() == "purged 1 dead letter(s)"
     assert dlq.list_dead_letters(stack.redis) == []
+
+
+ONE_SCOPE_PER_FAMILY = {
+    "store/order/created": "order",
+    "store/order/message/created": "order_message",
+    "store/order/refund/created": "refund",
+    "store/order/transaction/created": "order_transactions",
+    "store/order/metafield/created": "order_metafield",
+    "store/product/updated": "product",
+    "store/product/inventory/updated": "product",
+    "store/product/variant/metafield/created": "variant_metafield",
+    "store/sku/updated": "variant",
+    "store/category/updated": "category",
+    "store/brand/metafield/created": "brand_metafield",
+    "store/customer/updated": "customer",
+    "store/customer/address/created": "customer_address",
+    "store/cart/lineItem/created": "cart",
+    "store/cart/converted": "order",
+    "store/shipment/created": "shipment",
+    "store/subscriber/created": "subscriber",
+    "store/information/updated": "store",
+    "store/channel/updated": "channel",
+    "store/metafield/created": "metafield",
+    "store/modifier/updated": "products",
+    "store/priceList/record/updated": "price_list_records",
+}
+
+
+def test_one_scope_of_every_family_comes_out_of_the_stream_with_its_record(stack: Stack) -> None:
+    for scope in ONE_SCOPE_PER_FAMILY:
+        stack.hook(scope)
+    for scope in ONE_SCOPE_PER_FAMILY:
+        stack.trigger(scope)
+    wait_for(lambda: len(stack.stream()) == len(ONE_SCOPE_PER_FAMILY), 30, "every family's event")
+
+    events = {event.scope: event for event in stack.stream()}
+    assert {scope: events[scope].resource_type for scope in ONE_SCOPE_PER_FAMILY} == ONE_SCOPE_PER_FAMILY
+    assert [scope for scope, event in events.items() if event.deleted or not event.record] == []
+    assert dlq.list_dead_letters(stack.redis) == []
+
+
+def test_an_unknown_scope_is_delivered_without_a_record(stack: Stack) -> None:
+    from tests.helpers import encode, envelope, signed
+
+    for index in range(2):
+        raw = encode(
+            envelope(
+                scope="store/brand/created", producer="stores/sandbox", data={"type": "brand", "id": index}
+            )
+        )
+        response = httpx.post(stack.receiver, content=raw, headers=signed(raw, secret=DEFAULT_CLIENT_SECRET))
+        assert response.status_code == 200
+    wait_for(lambda: len(stack.stream()) == 2, 15, "both events")
+
+    assert [(e.scope, e.resource_type, e.record, e.deleted) for e in stack.stream()] == [
+        ("store/brand/created", None, None, False)
+    ] * 2
