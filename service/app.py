@@ -17,6 +17,8 @@ from service.settings import Settings
 from service.signatures import Authenticator
 
 WEBHOOK_PATH = "/webhooks/bigcommerce"
+# BigCommerce needs the deliveryException hook on a destination of its own; its callbacks are events too.
+DELIVERY_EXCEPTION_PATH = "/webhooks/bigcommerce/delivery-exceptions"
 HTTP_ERROR_CODES = {404: "not_found", 405: "method_not_allowed"}
 
 
@@ -46,6 +48,7 @@ def create_app(settings: Settings, redis_url: str) -> Starlette:
     app = Starlette(
         routes=[
             Route(WEBHOOK_PATH, receiver.receive, methods=["POST"]),
+            Route(DELIVERY_EXCEPTION_PATH, receiver.receive, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
         ],

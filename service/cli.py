@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from service import __version__
 from service.embedded_redis import EmbeddedRedis, resolve_redis_url
+from service.registration.commands import add_commands as add_registration_commands
 from service.sandbox.commands import add_sandbox_command, add_trigger_command
 from service.settings import RESOLVED_REDIS_URL_ENV, ConfigError, load_settings
 from workers.commands import add_commands as add_worker_commands
@@ -69,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_sandbox_command(commands)
     add_trigger_command(commands)
     add_worker_commands(commands)
+    add_registration_commands(commands)
     return parser
 
 

@@ -13,11 +13,11 @@ from typing import Any
 import httpx
 import uvicorn
 
+from service.bigcommerce.webhook_scopes import STORE_SCOPES, close_matches
 from service.sandbox.access import DEFAULT_CLIENT_SECRET, DEFAULT_TOKEN, load_accounts
 from service.sandbox.app import DEFAULT_STORE_HASH, SandboxConfig, create_sandbox_app
 from service.sandbox.data import generate_store
 from service.sandbox.delivery import callback_body, sign_headers
-from service.sandbox.scopes import STORE_SCOPES, close_matches
 from service.sandbox.triggers import TriggerError, trigger_scope
 
 DEFAULT_SANDBOX_PORT = 8200

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from service.sandbox.scopes import close_matches, is_documented, matches
+from service.bigcommerce.webhook_scopes import close_matches, is_documented, matches
 
 MAX_HOOKS_PER_CLIENT_SCOPE = 10
 DELIVERY_EXCEPTION_SCOPE = "store/hook/deliveryException"

@@ -8,10 +8,10 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from service.bigcommerce.webhook_scopes import STORE_SCOPES, close_matches
 from service.sandbox import changes
 from service.sandbox.changes import Event
 from service.sandbox.data import Record, StoreData, add_line_item, iso, new_cart, rfc2822
-from service.sandbox.scopes import STORE_SCOPES, close_matches
 
 
 class TriggerError(Exception):

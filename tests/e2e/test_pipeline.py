@@ -16,7 +16,7 @@ import pytest
 import redis
 from dramatiq.brokers.redis import RedisBroker
 
-from service.app import create_app
+from service.app import DELIVERY_EXCEPTION_PATH, create_app
 from service.sandbox.access import DEFAULT_CLIENT_SECRET, ApiAccount, default_accounts
 from service.sandbox.app import SandboxConfig, create_sandbox_app
 from service.settings import Settings
@@ -325,3 +325,38 @@ def test_an_unknown_scope_is_delivered_without_a_record(stack: Stack) -> None:
     assert [(e.scope, e.resource_type, e.record, e.deleted) for e in stack.stream()] == [
         ("store/brand/created", None, None, False)
     ] * 2
+
+
+def test_after_hooks_apply_changes_and_delivery_exceptions_come_out_processed(
+    stack: Stack, redis_url: str, tmp_path: Any
+) -> None:
+    exceptions = stack.receiver.replace("/webhooks/bigcommerce", DELIVERY_EXCEPTION_PATH)
+    declaration = tmp_path / "hooks.toml"
+    declaration.write_text(
+        f'receiver = "{stack.receiver}"\n[[hook]]\nscope = "store/product/*"\n'
+        f'[delivery_exception]\nenabled = true\nreceiver = "{exceptions}"\n'
+    )
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "REDIS_URL": redis_url,
+        "BIGCOMMERCE_STORE_HASH": "sandbox",
+        "BIGCOMMERCE_CLIENT_SECRET": DEFAULT_CLIENT_SECRET,
+        "BIGCOMMERCE_ACCESS_TOKEN": "sandbox-token",
+        "BIGCOMMERCE_API_URL": stack.sandbox,
+    }
+    applied = cli("hooks", "apply", "--file", str(declaration), "--allow-http", env=env)
+    assert applied.returncode == 0, applied.stderr
+    broken = {"scope": "store/subscriber/*", "destination": "http://127.0.0.1:9/refused"}  # a hook that fails
+    hook_id = httpx.post(f"{stack.sandbox}/stores/sandbox/v3/hooks", headers=TOKEN, json=broken).json()[
+        "data"
+    ]["id"]
+
+    stack.trigger("store/product/updated", 8)
+    stack.trigger("store/subscriber/created")
+    wait_for(lambda: len(stack.stream()) == 2, 20, "the change and the delivery exception")
+
+    events = {event.scope: event for event in stack.stream()}
+    assert events["store/product/updated"].record["id"] == 8
+    failure = events["store/hook/deliveryException"]
+    assert failure.envelope["data"]["error_code"] == 90001
+    assert (failure.resource_type, failure.record["id"]) == ("hook", hook_id)

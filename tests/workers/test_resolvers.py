@@ -156,7 +156,7 @@ def test_status_updated_keeps_its_data_and_app_uninstalled_passes_through(client
 
 
 def test_every_documented_scope_has_a_rule() -> None:
-    from service.sandbox.scopes import STORE_SCOPES
+    from service.bigcommerce.webhook_scopes import STORE_SCOPES
 
     missing = [scope for scope in STORE_SCOPES if rule_for(scope) is None]
 

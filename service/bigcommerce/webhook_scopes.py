@@ -1,4 +1,4 @@
-"""Documented webhook scopes (BigCommerce's events pages) and wildcard matching."""
+"""Documented webhook scopes (BigCommerce's events pages), wildcard matching and close matches."""
 
 from __future__ import annotations
 
