@@ -1,7 +1,7 @@
 """Register the declared hooks: the same tool as `bcwebhooks hooks` (plan | apply | status).
 
-    python scripts/register_hooks.py plan --file hooks.toml
-    python scripts/register_hooks.py apply [--prune]
+python scripts/register_hooks.py plan --file hooks.toml
+python scripts/register_hooks.py apply [--prune]
 """
 
 from __future__ import annotations

@@ -245,4 +245,5 @@ def test_an_unreachable_api_is_retried_then_named(declaration: Path) -> None:
     result = hooks_cli("http://127.0.0.1:9", "plan", "--file", str(declaration), "--allow-http")
 
     assert result.returncode == 1
-    assert result.stderr.strip() == "bcwebhooks hooks: could not reach 127.0.0.1 for GET /v3/hooks: ConnectError"
+    expected = "bcwebhooks hooks: could not reach 127.0.0.1 for GET /v3/hooks: ConnectError"
+    assert result.stderr.strip() == expected
