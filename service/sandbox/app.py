@@ -12,13 +12,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
-from service.sandbox import changes
 from service.sandbox.access import ApiAccount, default_accounts
 from service.sandbox.data import generate_store
 from service.sandbox.delivery import Deliverer
+from service.sandbox.errors import ApiFailure, ChangeError
 from service.sandbox.hooks import HookRegistry
 from service.sandbox.http import (
-    ApiFailure,
     Fault,
     SandboxState,
     endpoint,
@@ -195,7 +194,7 @@ def control_routes(state: SandboxState) -> list[Route]:
         body = await request.json()
         try:
             fired = trigger_scope(state.store, str(body.get("scope", "")), body.get("id"))
-        except (TriggerError, changes.ChangeError) as error:
+        except (TriggerError, ChangeError) as error:
             return JSONResponse(
                 {"error": str(error)}, status_code=422 if isinstance(error, TriggerError) else error.status
             )

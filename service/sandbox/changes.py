@@ -15,6 +15,7 @@ from service.sandbox.data import (
     new_cart,
     rfc2822,
 )
+from service.sandbox.errors import ChangeError
 
 Event = tuple[str, Any]
 PRODUCT_FIELDS: dict[str, type | tuple[type, ...]] = {
@@ -35,16 +36,6 @@ PRODUCT_FIELDS: dict[str, type | tuple[type, ...]] = {
     "categories": list,
 }
 PRODUCT_TYPES = ("physical", "digital")
-
-
-class ChangeError(Exception):
-    """A write the platform would refuse: `errors` maps fields to messages (422), or `status` 404."""
-
-    def __init__(self, status: int, title: str, errors: dict[str, str] | None = None) -> None:
-        super().__init__(title)
-        self.status = status
-        self.title = title
-        self.errors = errors or {}
 
 
 def now() -> datetime:

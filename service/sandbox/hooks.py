@@ -9,20 +9,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from service.bigcommerce.webhook_scopes import close_matches, is_documented, matches
+from service.sandbox.errors import HookError
 
 MAX_HOOKS_PER_CLIENT_SCOPE = 10
 DELIVERY_EXCEPTION_SCOPE = "store/hook/deliveryException"
 UPDATABLE_FIELDS = ("scope", "destination", "is_active", "headers")
-
-
-class HookError(Exception):
-    """A refused /v3/hooks call, rendered as BigCommerce's v3 error body."""
-
-    def __init__(self, status: int, title: str, errors: dict[str, str] | None = None) -> None:
-        super().__init__(title)
-        self.status = status
-        self.title = title
-        self.errors = errors or {}
 
 
 @dataclass

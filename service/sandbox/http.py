@@ -14,25 +14,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from service.sandbox.access import ApiAccount
-from service.sandbox.changes import ChangeError
 from service.sandbox.data import Record, StoreData
 from service.sandbox.delivery import Deliverer
-from service.sandbox.hooks import HookError, HookRegistry
+from service.sandbox.errors import ApiFailure, SandboxError
+from service.sandbox.hooks import HookRegistry
 from service.sandbox.quota import RollingQuota
 
 ERROR_TYPE = "https://developer.bigcommerce.com/api-docs/getting-started/api-status-codes"
 MAX_LIMIT = 250
 DEFAULT_LIMIT = 50
-
-
-class ApiFailure(Exception):
-    """Ends a request with an error response in the API generation's own shape."""
-
-    def __init__(self, status: int, title: str, errors: dict[str, str] | None = None) -> None:
-        super().__init__(title)
-        self.status = status
-        self.title = title
-        self.errors = errors or {}
 
 
 @dataclass
@@ -92,9 +82,7 @@ def endpoint(
                 return injected
             result = await handler(request, account)
             response: Response = result if isinstance(result, Response) else json_response(result)
-        except ApiFailure as failure:
-            response = error_response(failure.status, failure.title, v2, failure.errors)
-        except (ChangeError, HookError) as failure:
+        except SandboxError as failure:
             response = error_response(failure.status, failure.title, v2, failure.errors)
         response.headers.update(limit_headers)
         return response

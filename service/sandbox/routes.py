@@ -11,8 +11,8 @@ from starlette.routing import Route
 from service.sandbox import changes
 from service.sandbox.access import ApiAccount
 from service.sandbox.data import Record
+from service.sandbox.errors import ApiFailure
 from service.sandbox.http import (
-    ApiFailure,
     Handler,
     SandboxState,
     endpoint,
