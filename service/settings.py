@@ -102,6 +102,9 @@ class Settings(BaseSettings):
     min_backoff_ms: int = Field(
         default=DEFAULT_MIN_BACKOFF_MS, ge=10, le=3_600_000, validation_alias="BCWEBHOOKS_MIN_BACKOFF_MS"
     )
+    api_reserve_share: float = Field(
+        default=0.2, ge=0.0, le=0.9, validation_alias="BCWEBHOOKS_API_RESERVE_SHARE"
+    )
     log_format: LogFormat = Field(default=LogFormat.AUTO, validation_alias="BCWEBHOOKS_LOG_FORMAT")
     log_level: str = Field(default="info", validation_alias="BCWEBHOOKS_LOG_LEVEL")
 

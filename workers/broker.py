@@ -12,6 +12,7 @@ from dramatiq.middleware import Retries
 from service.bigcommerce import ApiClient, StoreApi
 from service.logs import configure_logging
 from service.settings import Settings, load_settings
+from workers.budget import ApiBudget
 from workers.context import set_context
 from workers.handlers import REGISTRY, load_handler_modules
 from workers.middleware import DeadLetterReasons
@@ -44,8 +45,11 @@ def build_context(settings: Settings, redis_url: str) -> WorkerContext:
     if settings.access_token is None:
         raise SystemExit("BIGCOMMERCE_ACCESS_TOKEN: not set (workers fetch each event's record with it)")
     load_handler_modules(settings.handler_modules)
-    client = ApiClient(settings.api_url, settings.store_hash, settings.access_token.get_secret_value())
     redis_client = redis.Redis.from_url(redis_url)
+    budget = ApiBudget(redis_client, settings.store_hash, settings.api_reserve_share)
+    client = ApiClient(
+        settings.api_url, settings.store_hash, settings.access_token.get_secret_value(), budget=budget
+    )
     return WorkerContext(
         api=StoreApi(client),
         redis=redis_client,

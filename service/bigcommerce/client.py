@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -33,6 +33,17 @@ RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE"})
 
 Params = Mapping[str, str | int | bool]
+DEFAULT_MAX_BUDGET_WAIT_SECONDS = 120.0
+
+
+class Budget(Protocol):
+    """A shared request budget: how long to wait before the next call, and what each answer said."""
+
+    def acquire(self) -> float:
+        """Seconds to wait (0.0: go now, the request is counted)."""
+
+    def observe(self, status_code: int, headers: Mapping[str, str]) -> None:
+        """Learn from a response (its rate-limit headers, or a 429)."""
 
 
 class ApiClient:
@@ -59,12 +70,16 @@ class ApiClient:
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         max_rate_limit_waits: int = DEFAULT_MAX_RATE_LIMIT_WAITS,
         sleep: Callable[[float], None] = time.sleep,
+        budget: Budget | None = None,
+        max_budget_wait_seconds: float = DEFAULT_MAX_BUDGET_WAIT_SECONDS,
     ) -> None:
         self.host = httpx.URL(api_url).host
         self.max_attempts = max_attempts
         self.max_rate_limit_waits = max_rate_limit_waits
         self.last_rate_limit: RateLimitState | None = None
         self._sleep = sleep
+        self.budget = budget
+        self.max_budget_wait_seconds = max_budget_wait_seconds
         self._http = httpx.Client(
             base_url=f"{api_url.rstrip('/')}/stores/{store_hash}",
             headers={"X-Auth-Token": access_token, "Accept": "application/json"},
@@ -91,6 +106,7 @@ class ApiClient:
         failures = 0
         rate_limit_waits = 0
         while True:
+            self._wait_for_budget(method, path)
             try:
                 response = self._http.request(method, path, params=params, json=json)
             except httpx.TransportError as error:
@@ -102,6 +118,8 @@ class ApiClient:
                 self._sleep(backoff_seconds(failures))
                 continue
             self.last_rate_limit = RateLimitState.from_headers(response.headers)
+            if self.budget is not None:
+                self.budget.observe(response.status_code, response.headers)
             if response.status_code == 429:
                 rate_limit_waits += 1
                 wait_ms = wait_ms_for_429(response.headers)
@@ -117,6 +135,16 @@ class ApiClient:
                     self._sleep(backoff_seconds(failures))
                     continue
             return raise_for_status(method, path, response)
+
+    def _wait_for_budget(self, method: str, path: str) -> None:
+        if self.budget is None:
+            return
+        waited = 0.0
+        while (wait := self.budget.acquire()) > 0:
+            if waited + wait > self.max_budget_wait_seconds:
+                raise RateLimited(f"API budget exhausted for {method} {path}", int(wait * 1000))
+            self._sleep(wait)
+            waited += wait
 
     def get_json(self, path: str, params: Params | None = None) -> Any:
         """GET and decode JSON; None for 204 No Content."""
