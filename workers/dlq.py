@@ -11,11 +11,10 @@ import redis
 from dramatiq import Message
 from dramatiq.brokers.redis import RedisBroker
 
-from service.events import QUEUE_NAME
+from service.events import QUEUE_NAMES
 from workers.middleware import DLQ_REASONS_KEY
 
-DEAD_LETTERS = f"dramatiq:{QUEUE_NAME}.XQ"
-DEAD_LETTER_MESSAGES = f"{DEAD_LETTERS}.msgs"
+DEAD_LETTER_QUEUES = [f"dramatiq:{name}.XQ" for name in QUEUE_NAMES]
 RETRY_OPTIONS = ("retries", "traceback", "requeue_timestamp", "redis_message_id", "eta")
 
 
@@ -24,6 +23,7 @@ class DeadLetter:
     """One failed message: ids, what it was about, why it failed, and its payload."""
 
     redis_id: str
+    queue_key: str
     message_id: str
     scope: str | None
     event_id: str | None
@@ -44,12 +44,17 @@ class DeadLetter:
 
 
 def list_dead_letters(client: redis.Redis) -> list[DeadLetter]:
-    """Every dead letter, oldest first."""
-    entries: Any = client.zrange(DEAD_LETTERS, 0, -1, withscores=True)
+    """Every dead letter of every queue, oldest first."""
+    letters = [letter for key in DEAD_LETTER_QUEUES for letter in _dead_letters_of(client, key)]
+    return sorted(letters, key=lambda letter: letter.dead_at_ms)
+
+
+def _dead_letters_of(client: redis.Redis, key: str) -> list[DeadLetter]:
+    entries: Any = client.zrange(key, 0, -1, withscores=True)
     if not entries:
         return []
     ids = [member for member, _ in entries]
-    payloads: Any = client.hmget(DEAD_LETTER_MESSAGES, ids)
+    payloads: Any = client.hmget(f"{key}.msgs", ids)
     letters = []
     for (member, score), payload in zip(entries, payloads, strict=True):
         if payload is None:
@@ -60,6 +65,7 @@ def list_dead_letters(client: redis.Redis) -> list[DeadLetter]:
         letters.append(
             DeadLetter(
                 redis_id=member.decode(),
+                queue_key=key,
                 message_id=body["message_id"],
                 scope=callback.get("envelope", {}).get("scope"),
                 event_id=callback.get("event_id"),
@@ -93,7 +99,7 @@ def replay(client: redis.Redis, broker: RedisBroker, letters: list[DeadLetter]) 
     for letter in letters:
         message = Message.decode(letter.payload)
         options = {k: v for k, v in message.options.items() if k not in RETRY_OPTIONS}
-        broker.enqueue(message.copy(options=options, queue_name=QUEUE_NAME))
+        broker.enqueue(message.copy(options=options))
         _remove(client, letter)
     return len(letters)
 
@@ -107,7 +113,7 @@ def purge(client: redis.Redis, letters: list[DeadLetter]) -> int:
 
 def _remove(client: redis.Redis, letter: DeadLetter) -> None:
     pipeline = client.pipeline()
-    pipeline.zrem(DEAD_LETTERS, letter.redis_id)
-    pipeline.hdel(DEAD_LETTER_MESSAGES, letter.redis_id)
+    pipeline.zrem(letter.queue_key, letter.redis_id)
+    pipeline.hdel(f"{letter.queue_key}.msgs", letter.redis_id)
     pipeline.hdel(DLQ_REASONS_KEY, letter.message_id)
     pipeline.execute()

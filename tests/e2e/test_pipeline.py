@@ -6,7 +6,9 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,10 +41,11 @@ MAX_RETRIES = 2
 def broker(redis_url: str) -> RedisBroker:
     broker = build_broker(redis_url, max_retries=MAX_RETRIES, min_backoff_ms=50)
     dramatiq.set_broker(broker)
-    from workers.actors import process_callback_actor
+    from workers.actors import process_callback_actor, process_catalog_callback_actor
 
-    broker.declare_actor(process_callback_actor)
-    process_callback_actor.broker = broker
+    for actor in (process_callback_actor, process_catalog_callback_actor):
+        broker.declare_actor(actor)
+        actor.broker = broker
     return broker
 
 
@@ -360,3 +363,30 @@ def test_after_hooks_apply_changes_and_delivery_exceptions_come_out_processed(
     failure = events["store/hook/deliveryException"]
     assert failure.envelope["data"]["error_code"] == 90001
     assert (failure.resource_type, failure.record["id"]) == ("hook", hook_id)
+
+
+def test_an_order_event_overtakes_a_catalog_backlog(stack: Stack) -> None:
+    from tests.helpers import encode, envelope, signed
+
+    def post(scope: str, data: dict[str, Any]) -> None:
+        raw = encode(envelope(scope=scope, producer="stores/sandbox", data=data))
+        assert (
+            httpx.post(
+                stack.receiver, content=raw, headers=signed(raw, secret=DEFAULT_CLIENT_SECRET)
+            ).status_code
+            == 200
+        )
+
+    def slow_catalog_handler(event: ProcessedEvent, api: Any) -> None:
+        time.sleep(0.15)  # a catalog handler slow enough for a backlog to build up
+
+    stack.context.handlers.add(slow_catalog_handler, "store/product/*", name="slow")
+    with ThreadPoolExecutor(8) as pool:  # a burst, faster than the worker drains it
+        list(pool.map(lambda i: post("store/product/updated", {"type": "product", "id": i + 1}), range(60)))
+    post("store/order/updated", {"type": "order", "id": 100})
+    wait_for(lambda: len(stack.stream()) == 61, 30, "every event")
+
+    events = stack.stream()
+    order = next(e for e in events if e.scope == "store/order/updated")
+    overtaken = [e for e in events[events.index(order) + 1 :] if e.received_at_ms < order.received_at_ms]
+    assert len(overtaken) >= 5, len(overtaken)  # FIFO overtakes none
