@@ -102,6 +102,10 @@ class Settings(BaseSettings):
     min_backoff_ms: int = Field(
         default=DEFAULT_MIN_BACKOFF_MS, ge=10, le=3_600_000, validation_alias="BCWEBHOOKS_MIN_BACKOFF_MS"
     )
+    coalesce_window_ms: int = Field(
+        default=1000, ge=0, le=60_000, validation_alias="BCWEBHOOKS_COALESCE_WINDOW_MS"
+    )
+    coalesce_threshold: int = Field(default=5, ge=0, validation_alias="BCWEBHOOKS_COALESCE_THRESHOLD")
     api_reserve_share: float = Field(
         default=0.2, ge=0.0, le=0.9, validation_alias="BCWEBHOOKS_API_RESERVE_SHARE"
     )

@@ -13,6 +13,7 @@ from service.bigcommerce import ApiClient, StoreApi
 from service.logs import configure_logging
 from service.settings import Settings, load_settings
 from workers.budget import ApiBudget
+from workers.coalescing import Coalescer
 from workers.context import set_context
 from workers.handlers import REGISTRY, load_handler_modules
 from workers.middleware import DeadLetterReasons
@@ -57,6 +58,13 @@ def build_context(settings: Settings, redis_url: str) -> WorkerContext:
         handlers=REGISTRY,
         store_hash=settings.store_hash,
         done_ttl_seconds=settings.dedup_window_seconds,
+        coalescer=(
+            Coalescer(
+                redis_client, settings.store_hash, settings.coalesce_window_ms, settings.coalesce_threshold
+            )
+            if settings.coalesce_window_ms > 0
+            else None
+        ),
     )
 
 

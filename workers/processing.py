@@ -12,10 +12,11 @@ import structlog
 
 from service.bigcommerce import StoreApi
 from service.events import PersistedCallback
+from workers.coalescing import Coalescer
 from workers.events import ProcessedEvent
 from workers.handlers import HandlerRegistry
 from workers.outputs import StreamOutput
-from workers.resolvers import resolve
+from workers.resolvers import Resolution, fetch_batch, resolution_from_batch, resolve, rule_for
 
 DONE_PREFIX = "bcwebhooks:done:"
 STREAM_STEP = "output:stream"
@@ -34,6 +35,7 @@ class WorkerContext:
     handlers: HandlerRegistry
     store_hash: str
     done_ttl_seconds: int
+    coalescer: Coalescer | None = None
 
 
 def now_ms() -> int:
@@ -44,8 +46,16 @@ def now_ms() -> int:
 def build_event(callback: PersistedCallback, context: WorkerContext) -> ProcessedEvent:
     """Fetch the record behind a callback (API errors propagate to the actor)."""
     envelope = callback["envelope"]
+    resolution = resolve(str(envelope["scope"]), envelope.get("data"), context.api.client)
+    return event_from(callback, resolution, context)
+
+
+def event_from(
+    callback: PersistedCallback, resolution: Resolution | None, context: WorkerContext
+) -> ProcessedEvent:
+    """The processed event for a callback and what its resolution found."""
+    envelope = callback["envelope"]
     scope = str(envelope["scope"])
-    resolution = resolve(scope, envelope.get("data"), context.api.client)
     if resolution is None and scope not in _unknown_scopes_logged:
         _unknown_scopes_logged.add(scope)
         log.warning("scope.unknown", scope=scope, detail="delivered without a record")
@@ -93,3 +103,27 @@ def process(callback: PersistedCallback, context: WorkerContext) -> ProcessedEve
     event = build_event(callback, context)
     deliver(event, context)
     return event
+
+
+def process_batch(callbacks: list[PersistedCallback], context: WorkerContext) -> list[ProcessedEvent]:
+    """Resolve callbacks of one batchable type with `id:in` fetches, then deliver each as its own event.
+
+    A callback seen twice (a redelivered message) is delivered once; the done-sets make a retried batch
+    skip what was already delivered.
+    """
+    unique = list({callback["event_id"]: callback for callback in callbacks}.values())
+    if not unique:
+        return []
+    rule = rule_for(str(unique[0]["envelope"]["scope"]))
+    if rule is None or rule.batch_path is None:
+        raise ValueError("process_batch needs callbacks of a batchable scope")
+    ids = [rule.resource_id(c["envelope"].get("data") or {}) for c in unique]
+    found = fetch_batch(context.api.client, rule, [i for i in ids if i is not None])
+    events = []
+    for callback in unique:
+        envelope = callback["envelope"]
+        resolution = resolution_from_batch(str(envelope["scope"]), envelope.get("data"), found)
+        event = event_from(callback, resolution, context)
+        deliver(event, context)
+        events.append(event)
+    return events

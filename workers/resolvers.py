@@ -38,6 +38,7 @@ class Rule:
       resource_id: reads the id from the callback's `data`.
       fetch: the call(s) returning the current record; None when there is nothing to fetch.
       batch_path: a v3 list path filtering by `id:in`, for fetching many of this type in one call.
+      batch_params: extra query parameters so that a batch returns the same record shape as `fetch`.
       gone: the scope itself says the resource no longer exists (no fetch, `deleted: true`).
     """
 
@@ -47,6 +48,7 @@ class Rule:
     fetch: Fetch | None
     batch_path: str | None = None
     gone: bool = False
+    batch_params: tuple[tuple[str, str], ...] = ()
 
 
 def _v3(client: ApiClient, path: str, params: Mapping[str, str | int | bool] | None = None) -> Any:
@@ -180,6 +182,7 @@ RULES: tuple[Rule, ...] = (
         _id("id"),
         lambda c, d: _v3(c, f"/v3/catalog/products/{int(d['id'])}", {"include": "variants"}),
         "/v3/catalog/products",
+        batch_params=(("include", "variants"),),
     ),
     Rule(
         "store/product/*",
@@ -189,6 +192,7 @@ RULES: tuple[Rule, ...] = (
             c, f"/v3/catalog/products/{int(d['id'])}", {"include": "variants,images,custom_fields"}
         ),
         "/v3/catalog/products",
+        batch_params=(("include", "variants,images,custom_fields"),),
     ),
     Rule(
         "store/sku/*",
@@ -338,6 +342,17 @@ def rule_for(scope: str) -> Rule | None:
     return None
 
 
+def resolution_from_batch(scope: str, data: Any, found: dict[str, Any]) -> Resolution | None:
+    """The resolution of one event from a batch fetch of its type (absent from the batch = gone)."""
+    rule = rule_for(scope)
+    if rule is None:
+        return None
+    resource_id = rule.resource_id(data if isinstance(data, Mapping) else {})
+    resource = None if resource_id is None else str(resource_id)
+    record = found.get(resource) if resource is not None else None
+    return Resolution(rule.resource_type, resource, record, deleted=record is None)
+
+
 def resolve(scope: str, data: Any, client: ApiClient) -> Resolution | None:
     """Fetch the current record for an event; None when the scope is unknown.
 
@@ -370,6 +385,6 @@ def fetch_batch(client: ApiClient, rule: Rule, ids: list[Any]) -> dict[str, Any]
     unique = sorted({int(i) for i in ids})
     for start in range(0, len(unique), 250):
         chunk = ",".join(str(i) for i in unique[start : start + 250])
-        for item in client.v3_items(rule.batch_path, {"id:in": chunk}):
+        for item in client.v3_items(rule.batch_path, {**dict(rule.batch_params), "id:in": chunk}):
             found[str(item["id"])] = item
     return found

@@ -7,110 +7,21 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 import dramatiq
 import httpx
 import pytest
-import redis
-from dramatiq.brokers.redis import RedisBroker
 
-from service.app import DELIVERY_EXCEPTION_PATH, create_app
-from service.sandbox.access import DEFAULT_CLIENT_SECRET, ApiAccount, default_accounts
-from service.sandbox.app import SandboxConfig, create_sandbox_app
-from service.settings import Settings
-from tests.conftest import make_settings
-from tests.servers import ThreadedUvicorn, wait_for
+from service.app import DELIVERY_EXCEPTION_PATH
+from service.sandbox.access import DEFAULT_CLIENT_SECRET
+from tests.e2e.conftest import MAX_RETRIES, NO_PRODUCTS_TOKEN, TOKEN, Stack
+from tests.servers import wait_for
 from workers import dlq
-from workers.broker import build_broker, build_context
-from workers.context import set_context
 from workers.events import ProcessedEvent
-from workers.handlers import HandlerRegistry
-from workers.processing import WorkerContext
 
 pytestmark = pytest.mark.e2e
-TOKEN = {"X-Auth-Token": "sandbox-token"}
-NO_PRODUCTS_TOKEN = "orders-only-token"
-MAX_RETRIES = 2
-
-
-@pytest.fixture(scope="session")
-def broker(redis_url: str) -> RedisBroker:
-    broker = build_broker(redis_url, max_retries=MAX_RETRIES, min_backoff_ms=50)
-    dramatiq.set_broker(broker)
-    from workers.actors import process_callback_actor, process_catalog_callback_actor
-
-    for actor in (process_callback_actor, process_catalog_callback_actor):
-        broker.declare_actor(actor)
-        actor.broker = broker
-    return broker
-
-
-@dataclass
-class Stack:
-    sandbox: str
-    receiver: str
-    context: WorkerContext
-    redis: redis.Redis
-
-    def hook(self, scope: str) -> None:
-        body = {"scope": scope, "destination": self.receiver}
-        assert (
-            httpx.post(f"{self.sandbox}/stores/sandbox/v3/hooks", headers=TOKEN, json=body).status_code == 200
-        )
-
-    def trigger(self, scope: str, record_id: Any = None) -> list[dict[str, Any]]:
-        response = httpx.post(f"{self.sandbox}/_sandbox/trigger", json={"scope": scope, "id": record_id})
-        assert response.status_code == 200, response.text
-        return list(response.json()["events"])
-
-    def fault(self, status: int, count: int, path_prefix: str) -> None:
-        body = {"status": status, "count": count, "path_prefix": path_prefix, "reset_ms": 100}
-        httpx.post(f"{self.sandbox}/_sandbox/faults", json=body)
-
-    def stream(self) -> list[ProcessedEvent]:
-        entries = self.redis.xrange(self.context.output.name)
-        return [ProcessedEvent.from_json(fields[b"event"]) for _, fields in entries]
-
-
-def worker_settings(sandbox: str, token: str = "sandbox-token") -> Settings:
-    return make_settings(
-        BIGCOMMERCE_STORE_HASH="sandbox",
-        BIGCOMMERCE_CLIENT_SECRET=DEFAULT_CLIENT_SECRET,
-        BIGCOMMERCE_API_URL=sandbox,
-        BIGCOMMERCE_ACCESS_TOKEN=token,
-    )
-
-
-@pytest.fixture
-def stack(
-    redis_url: str, redis_client: redis.Redis, broker: RedisBroker, request: pytest.FixtureRequest
-) -> Iterator[Stack]:
-    token = getattr(request, "param", "sandbox-token")
-    accounts = [
-        *default_accounts(),
-        ApiAccount(NO_PRODUCTS_TOKEN, "orders-only", "x", frozenset({"store_v2_orders_read_only"})),
-    ]
-    sandbox = ThreadedUvicorn(create_sandbox_app(SandboxConfig(allow_http=True, accounts=accounts)))
-    with sandbox:
-        settings = worker_settings(sandbox.base_url, token)
-        receiver = ThreadedUvicorn(create_app(settings, redis_url))
-        with receiver:
-            context = build_context(settings, redis_url)
-            context.handlers = HandlerRegistry()
-            set_context(context)
-            worker = dramatiq.Worker(broker, worker_timeout=50, worker_threads=2)
-            worker.start()
-            try:
-                yield Stack(
-                    sandbox.base_url, f"{receiver.base_url}/webhooks/bigcommerce", context, redis_client
-                )
-            finally:
-                worker.stop()
-                context.api.client.close()
 
 
 def test_changes_come_out_of_the_stream_with_their_current_records(stack: Stack) -> None:
@@ -165,7 +76,7 @@ def test_429_and_5xx_from_the_api_are_recovered_without_loss_or_duplicates(stack
     assert dlq.list_dead_letters(stack.redis) == []
 
 
-@pytest.mark.parametrize("stack", [NO_PRODUCTS_TOKEN], indirect=True)
+@pytest.mark.parametrize("stack", [{"token": NO_PRODUCTS_TOKEN}], indirect=True)
 def test_a_missing_scope_is_dead_lettered_at_once_naming_the_scope(stack: Stack) -> None:
     stack.hook("store/product/*")
 
@@ -239,7 +150,7 @@ def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.parametrize("stack", [NO_PRODUCTS_TOKEN], indirect=True)
+@pytest.mark.parametrize("stack", [{"token": NO_PRODUCTS_TOKEN}], indirect=True)
 def test_dlq_and_tail_commands(stack: Stack, redis_url: str) -> None:
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),

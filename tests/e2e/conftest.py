@@ -1,0 +1,113 @@
+"""Fixtures for whole-pipeline tests: sandbox store, receiver, and an in-process Dramatiq worker."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import dramatiq
+import httpx
+import pytest
+import redis
+from dramatiq.brokers.redis import RedisBroker
+
+from service.app import create_app
+from service.sandbox.access import DEFAULT_CLIENT_SECRET, ApiAccount, default_accounts
+from service.sandbox.app import SandboxConfig, create_sandbox_app
+from service.settings import Settings
+from tests.conftest import make_settings
+from tests.servers import ThreadedUvicorn
+from workers.broker import build_broker, build_context
+from workers.context import set_context
+from workers.events import ProcessedEvent
+from workers.handlers import HandlerRegistry
+from workers.processing import WorkerContext
+
+TOKEN = {"X-Auth-Token": "sandbox-token"}
+NO_PRODUCTS_TOKEN = "orders-only-token"
+MAX_RETRIES = 2
+
+
+@pytest.fixture(scope="session")
+def broker(redis_url: str) -> RedisBroker:
+    broker = build_broker(redis_url, max_retries=MAX_RETRIES, min_backoff_ms=50)
+    dramatiq.set_broker(broker)
+    from workers.actors import process_callback_actor, process_catalog_callback_actor
+
+    for actor in (process_callback_actor, process_catalog_callback_actor):
+        broker.declare_actor(actor)
+        actor.broker = broker
+    return broker
+
+
+@dataclass
+class Stack:
+    sandbox: str
+    receiver: str
+    context: WorkerContext
+    redis: redis.Redis
+
+    def hook(self, scope: str) -> None:
+        body = {"scope": scope, "destination": self.receiver}
+        assert (
+            httpx.post(f"{self.sandbox}/stores/sandbox/v3/hooks", headers=TOKEN, json=body).status_code == 200
+        )
+
+    def trigger(self, scope: str, record_id: Any = None) -> list[dict[str, Any]]:
+        response = httpx.post(f"{self.sandbox}/_sandbox/trigger", json={"scope": scope, "id": record_id})
+        assert response.status_code == 200, response.text
+        return list(response.json()["events"])
+
+    def fault(self, status: int, count: int, path_prefix: str) -> None:
+        body = {"status": status, "count": count, "path_prefix": path_prefix, "reset_ms": 100}
+        httpx.post(f"{self.sandbox}/_sandbox/faults", json=body)
+
+    def stream(self) -> list[ProcessedEvent]:
+        entries = self.redis.xrange(self.context.output.name)
+        return [ProcessedEvent.from_json(fields[b"event"]) for _, fields in entries]
+
+
+def worker_settings(sandbox: str, token: str = "sandbox-token", coalesce_window_ms: str = "1000") -> Settings:
+    return make_settings(
+        BCWEBHOOKS_COALESCE_WINDOW_MS=coalesce_window_ms,
+        BIGCOMMERCE_STORE_HASH="sandbox",
+        BIGCOMMERCE_CLIENT_SECRET=DEFAULT_CLIENT_SECRET,
+        BIGCOMMERCE_API_URL=sandbox,
+        BIGCOMMERCE_ACCESS_TOKEN=token,
+    )
+
+
+@pytest.fixture
+def stack(
+    redis_url: str, redis_client: redis.Redis, broker: RedisBroker, request: pytest.FixtureRequest
+) -> Iterator[Stack]:
+    options = getattr(request, "param", {})
+    token = options.get("token", "sandbox-token")
+    accounts = [
+        *default_accounts(),
+        ApiAccount(NO_PRODUCTS_TOKEN, "orders-only", "x", frozenset({"store_v2_orders_read_only"})),
+    ]
+    config = SandboxConfig(
+        allow_http=True,
+        accounts=accounts,
+        quota=options.get("quota", 150),
+        window_seconds=options.get("window_seconds", 30.0),
+    )
+    sandbox = ThreadedUvicorn(create_sandbox_app(config))
+    with sandbox:
+        settings = worker_settings(sandbox.base_url, token, options.get("coalesce_window_ms", "1000"))
+        receiver = ThreadedUvicorn(create_app(settings, redis_url))
+        with receiver:
+            context = build_context(settings, redis_url)
+            context.handlers = HandlerRegistry()
+            set_context(context)
+            worker = dramatiq.Worker(broker, worker_timeout=50, worker_threads=2)
+            worker.start()
+            try:
+                yield Stack(
+                    sandbox.base_url, f"{receiver.base_url}/webhooks/bigcommerce", context, redis_client
+                )
+            finally:
+                worker.stop()
+                context.api.client.close()

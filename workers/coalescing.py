@@ -1,0 +1,93 @@
+"""Coalescing: during a storm, catalog events wait a short window and are resolved with one batch fetch.
+
+Every webhook still yields its own processed event (created and deleted ones included: events are never
+merged, only their fetches), and each record is fetched once per window, after the window, so it is the
+latest. Below `threshold_per_second` events of a type, events are resolved at once and pay no window.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from service.events import PersistedCallback
+
+DEFAULT_WINDOW_MS = 1000
+DEFAULT_THRESHOLD_PER_SECOND = 5
+
+# KEYS: pending list, scheduled flag. ARGV: callback JSON, flag TTL ms.
+# Returns 1 when the caller must schedule a flush (none is scheduled yet).
+ADD = """
+redis.call("rpush", KEYS[1], ARGV[1])
+if redis.call("set", KEYS[2], "1", "NX", "PX", ARGV[2]) then
+    return 1
+end
+return 0
+"""
+# KEYS: pending list, scheduled flag, processing list. Takes the pending events, or resumes a crashed flush.
+TAKE = """
+if redis.call("exists", KEYS[3]) == 0 then
+    redis.call("del", KEYS[2])
+    if redis.call("exists", KEYS[1]) == 1 then
+        redis.call("rename", KEYS[1], KEYS[3])
+    end
+end
+return redis.call("lrange", KEYS[3], 0, -1)
+"""
+
+
+@dataclass
+class Coalescer:
+    """Parks catalog callbacks per resource type and hands them to a flush as one batch.
+
+    Parameters:
+      client: Redis (shared by every worker).
+      store_hash: keys are per store.
+      window_ms: how long events wait for others of their type during a storm.
+      threshold_per_second: events of one type per second from which coalescing starts.
+    """
+
+    client: redis.Redis
+    store_hash: str
+    window_ms: int = DEFAULT_WINDOW_MS
+    threshold_per_second: int = DEFAULT_THRESHOLD_PER_SECOND
+
+    def __post_init__(self) -> None:
+        self._add: Any = self.client.register_script(ADD)
+        self._take: Any = self.client.register_script(TAKE)
+
+    def _key(self, resource_type: str, part: str) -> str:
+        return f"bcwebhooks:coalesce:{self.store_hash}:{resource_type}:{part}"
+
+    def storming(self, resource_type: str) -> bool:
+        """Count this event; True when its type arrives faster than the threshold (or a batch is pending)."""
+        second = int(time.time())
+        rate_key = self._key(resource_type, f"rate:{second}")
+        pipeline = self.client.pipeline()
+        pipeline.incr(rate_key)
+        pipeline.expire(rate_key, 5)
+        pipeline.exists(self._key(resource_type, "scheduled"))
+        count, _, pending = pipeline.execute()
+        return int(count) > self.threshold_per_second or bool(pending)
+
+    def add(self, resource_type: str, callback: PersistedCallback) -> bool:
+        """Park a callback; True when the caller must schedule the flush."""
+        keys = [self._key(resource_type, "pending"), self._key(resource_type, "scheduled")]
+        return bool(self._add(keys=keys, args=[json.dumps(callback), self.window_ms * 4]))
+
+    def take(self, resource_type: str, token: str) -> list[PersistedCallback]:
+        """The parked callbacks for flush `token` (the same ones again if that flush is retried)."""
+        keys = [
+            self._key(resource_type, "pending"),
+            self._key(resource_type, "scheduled"),
+            self._key(resource_type, f"processing:{token}"),
+        ]
+        return [json.loads(raw) for raw in self._take(keys=keys)]
+
+    def done(self, resource_type: str, token: str) -> None:
+        """Forget a flush whose events were all delivered."""
+        self.client.delete(self._key(resource_type, f"processing:{token}"))
