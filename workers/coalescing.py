@@ -18,6 +18,7 @@ from service.events import PersistedCallback
 
 DEFAULT_WINDOW_MS = 1000
 DEFAULT_THRESHOLD_PER_SECOND = 5
+STORM_HOLD_WINDOWS = 3
 
 # KEYS: pending list, scheduled flag. ARGV: callback JSON, flag TTL ms.
 # Returns 1 when the caller must schedule a flush (none is scheduled yet).
@@ -64,15 +65,23 @@ class Coalescer:
         return f"bcwebhooks:coalesce:{self.store_hash}:{resource_type}:{part}"
 
     def storming(self, resource_type: str) -> bool:
-        """Count this event; True when its type arrives faster than the threshold (or a batch is pending)."""
+        """Count this event; True while its type arrives faster than the threshold.
+
+        A storm, once seen, lasts STORM_HOLD_WINDOWS windows past its last busy second, so that the first
+        events of each second are not fetched one by one.
+        """
         second = int(time.time())
         rate_key = self._key(resource_type, f"rate:{second}")
+        storm_key = self._key(resource_type, "storm")
         pipeline = self.client.pipeline()
         pipeline.incr(rate_key)
         pipeline.expire(rate_key, 5)
-        pipeline.exists(self._key(resource_type, "scheduled"))
-        count, _, pending = pipeline.execute()
-        return int(count) > self.threshold_per_second or bool(pending)
+        pipeline.exists(storm_key)
+        count, _, storm = pipeline.execute()
+        if int(count) > self.threshold_per_second:
+            self.client.set(storm_key, 1, px=max(2000, self.window_ms * STORM_HOLD_WINDOWS))
+            return True
+        return bool(storm)
 
     def add(self, resource_type: str, callback: PersistedCallback) -> bool:
         """Park a callback; True when the caller must schedule the flush."""

@@ -1,0 +1,60 @@
+"""A catalog storm against a tiny quota: nothing lost, records fetched once per window, the latest kept."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from service.bigcommerce import ApiClient
+from tests.e2e.conftest import Stack
+from tests.servers import wait_for
+from workers import dlq
+
+pytestmark = pytest.mark.e2e
+PRODUCTS = 30
+UPDATES_PER_PRODUCT = 5
+
+
+@pytest.mark.parametrize(
+    "stack", [{"quota": 30, "window_seconds": 3.0, "coalesce_window_ms": "400"}], indirect=True
+)
+def test_a_burst_is_coalesced_within_a_tiny_quota_without_loss(stack: Stack) -> None:
+    stack.hook("store/product/*")
+    fired = []
+    for _ in range(UPDATES_PER_PRODUCT):
+        for product_id in range(1, PRODUCTS + 1):
+            fired += stack.trigger("store/product/updated", product_id)
+    total = PRODUCTS * UPDATES_PER_PRODUCT
+    wait_for(lambda: len(stack.stream()) == total, 90, "every event of the burst")
+
+    events = stack.stream()
+    stats = httpx.get(f"{stack.sandbox}/_sandbox/stats").json()
+    webhook_ids = {e.webhook_id for e in events}
+    single_gets = sum(n for path, n in stats["calls"].items() if path.startswith("/v3/catalog/products/"))
+    batch_calls = stats["calls"].get("/v3/catalog/products", 0)
+
+    assert len(webhook_ids) == total  # every webhook produced its own processed event
+    assert stats["rate_limited"] == 0  # the budget kept us inside the quota
+    assert single_gets + batch_calls <= total // 5, (single_gets, batch_calls)
+    with ApiClient(stack.sandbox, "sandbox", "sandbox-token") as api:  # waits out the tiny quota's 429s
+        for product_id in range(1, PRODUCTS + 1):
+            current = api.get_json(f"/v3/catalog/products/{product_id}")["data"]
+            last = [e for e in events if e.resource_id == str(product_id)][-1]
+            assert last.record["price"] == current["price"], product_id  # the latest record
+    assert dlq.list_dead_letters(stack.redis) == []
+
+
+@pytest.mark.parametrize("stack", [{"coalesce_window_ms": "300"}], indirect=True)
+def test_created_and_deleted_events_survive_a_merge(stack: Stack) -> None:
+    stack.hook("store/product/*")
+    for product_id in range(1, 11):
+        stack.trigger("store/product/updated", product_id)
+    [created] = stack.trigger("store/product/created")
+    deleted = stack.trigger("store/product/deleted", 3)
+    wait_for(lambda: len(stack.stream()) == 12, 30, "all twelve events")
+
+    by_scope = {e.scope: e for e in stack.stream()}
+    assert by_scope["store/product/created"].record["id"] == created["data"]["id"]
+    gone = by_scope["store/product/deleted"]
+    assert (gone.resource_id, gone.deleted, gone.record) == ("3", True, None)
+    assert deleted[0]["data"] == {"type": "product", "id": 3}
