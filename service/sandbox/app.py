@@ -40,6 +40,7 @@ class SandboxConfig:
     Parameters:
       store_hash: the store's hash in /stores/{store_hash}.
       seed: generates the same store every time.
+      products: how many products the generated catalog has.
       quota, window_seconds: the shared rate limit (150 per 30 s by default).
       time_scale: delivery retries, blocklist windows and blocks run this many times faster.
       allow_http: accept http:// hook destinations on any port (local receivers).
@@ -47,6 +48,7 @@ class SandboxConfig:
 
     store_hash: str = DEFAULT_STORE_HASH
     seed: int = 1
+    products: int = 60
     quota: int = DEFAULT_QUOTA
     window_seconds: float = DEFAULT_WINDOW_SECONDS
     time_scale: float = 1.0
@@ -60,7 +62,7 @@ def build_state(config: SandboxConfig) -> SandboxState:
     registry = HookRegistry(config.store_hash, allow_http=config.allow_http)
     deliverer = Deliverer(registry, {a.client_id: a for a in config.accounts}, time_scale=config.time_scale)
     return SandboxState(
-        store=generate_store(config.store_hash, config.seed),
+        store=generate_store(config.store_hash, config.seed, products=config.products),
         accounts=accounts,
         quota=RollingQuota(config.quota, config.window_seconds),
         hooks=registry,

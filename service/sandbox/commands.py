@@ -41,6 +41,9 @@ def add_sandbox_command(commands: Any) -> None:
         "--store-hash", default=DEFAULT_STORE_HASH, help=f"store hash (default {DEFAULT_STORE_HASH})"
     )
     parser.add_argument("--seed", type=int, default=1, help="generates the same store every time (default 1)")
+    parser.add_argument(
+        "--products", type=int, default=60, help="products in the generated catalog (default 60)"
+    )
     parser.add_argument("--quota", type=int, default=150, help="requests per window, shared (default 150)")
     parser.add_argument(
         "--window", type=float, default=30.0, help="rate-limit window in seconds (default 30)"
@@ -89,6 +92,7 @@ def run_sandbox(args: argparse.Namespace) -> int:
     config = SandboxConfig(
         store_hash=args.store_hash,
         seed=args.seed,
+        products=args.products,
         quota=args.quota,
         window_seconds=args.window,
         time_scale=args.time_scale,

