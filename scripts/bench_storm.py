@@ -176,9 +176,7 @@ def main() -> int:
         f"   (measured {naive_result['events']:.0f} events in {naive_result['seconds']:.0f} s, extrapolated)"
     )
     if total is None:
-        print(
-            f"{'bcwebhooks':<12}{'timeout':>12}  (products missing from the stream after {args.timeout:.0f} s)"
-        )
+        print(f"{'bcwebhooks':<12}{'timeout':>12}  (products still missing after {args.timeout:.0f} s)")
         return 1
     calls = real_stats["api_calls"]
     print(
