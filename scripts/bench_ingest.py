@@ -1,9 +1,11 @@
 """Ingest benchmark: the real receiver against a bare Starlette endpoint, same load, same run.
 
 Starts its own redis-server (append-only on, 127.0.0.1, free port), a bare Starlette app that only parses
-JSON, and `bcwebhooks serve`, each with one uvicorn process. Then drives each with the same asyncio
-keep-alive load generator (unique, signed store/product/updated callbacks) and prints requests/s, the
-ratio receiver/bare, and p50/p99 latency. Everything runs on 127.0.0.1 and stops by itself.
+JSON, and `bcwebhooks serve` (log level info, one JSON line per request into a file, as in production),
+each with one uvicorn process. Then drives each with the same asyncio keep-alive load generator (unique,
+signed store/product/updated callbacks, never repeated, so every one is a real write) and prints
+requests/s, the ratio receiver/bare, p50/p99 latency, and how many callbacks each Redis write carried.
+Everything runs on 127.0.0.1 and stops by itself.
 
     python scripts/bench_ingest.py --connections 32 --seconds 10
 """
@@ -30,6 +32,7 @@ from service.events import QUEUE_NAMES
 SECRET = "bench-client-secret"  # noqa: S105 (a throwaway secret for a local benchmark)
 STORE_HASH = "benchstore"
 PATH = "/webhooks/bigcommerce"
+WARM_UP_REQUESTS = 2_000
 BARE_APP = """
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -64,10 +67,14 @@ def build_requests(count: int, port: int) -> list[bytes]:
 
 
 def run_one(name: str, port: int, args: argparse.Namespace) -> Result:
-    requests = build_requests(args.pool, port)
-    asyncio.run(drive(port, requests[: args.connections * 20], args.connections, 1.0))  # warm-up
+    print(f"  {name}: signing {args.pool} callbacks...", file=sys.stderr, flush=True)
+    requests = build_requests(args.pool + WARM_UP_REQUESTS, port)
+    asyncio.run(drive(port, requests[:WARM_UP_REQUESTS], args.connections, 1.0))
     print(f"  {name}: {args.seconds:.0f}s at {args.connections} connections...", file=sys.stderr, flush=True)
-    return asyncio.run(drive(port, requests[args.connections * 20 :], args.connections, args.seconds))
+    result = asyncio.run(drive(port, requests[WARM_UP_REQUESTS:], args.connections, args.seconds))
+    if result.requests >= args.pool:
+        print(f"  {name}: used all {args.pool} callbacks before the time was up", file=sys.stderr)
+    return result
 
 
 def report(name: str, result: Result) -> None:
@@ -84,7 +91,10 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=32, help="concurrent keep-alive connections (32)")
     parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per endpoint (10)")
     parser.add_argument(
-        "--pool", type=int, default=60_000, help="distinct signed callbacks generated (60000)"
+        "--pool",
+        type=int,
+        default=300_000,
+        help="distinct signed callbacks per endpoint (300000); a run stops early when they are used up",
     )
     args = parser.parse_args()
 
@@ -98,7 +108,7 @@ def main() -> int:
         "BIGCOMMERCE_STORE_HASH": STORE_HASH,
         "BIGCOMMERCE_CLIENT_SECRET": SECRET,
         "BCWEBHOOKS_LOG_FORMAT": "json",
-        "BCWEBHOOKS_LOG_LEVEL": "warning",
+        "BCWEBHOOKS_LOG_LEVEL": "info",
     }
     uvicorn_flags = ["--host", "127.0.0.1", "--log-level", "warning", "--no-access-log"]
     bare = start(
@@ -106,7 +116,11 @@ def main() -> int:
         env,
         cwd=str(workdir),
     )
-    receiver = start([sys.executable, "-m", "service", "serve", "--port", str(receiver_port)], env)
+    receiver = start(
+        [sys.executable, "-m", "service", "serve", "--port", str(receiver_port)],
+        env,
+        log=workdir / "receiver.log",
+    )
     try:
         for port in (redis_port, bare_port, receiver_port):
             wait_listening(port)
@@ -115,6 +129,9 @@ def main() -> int:
         receiver_result = run_one("receiver", receiver_port, args)
         state = redis.Redis(port=redis_port)
         enqueued = sum(state.hlen(f"dramatiq:{queue}.msgs") for queue in QUEUE_NAMES)
+        stats = state.info("commandstats")
+        writes = sum(stats.get(f"cmdstat_{name}", {}).get("calls", 0) for name in ("evalsha", "eval"))
+        log_lines = sum(1 for line in (workdir / "receiver.log").open() if "callback.enqueued" in line)
     finally:
         for process in (receiver, bare, redis_server):
             stop(process)
@@ -126,7 +143,10 @@ def main() -> int:
     report("bare", bare_result)
     report("receiver", receiver_result)
     print(f"ratio receiver/bare: {receiver_result.rate / bare_result.rate:.2f}   (target >= 0.5)")
-    print(f"messages persisted in Redis: {enqueued}")
+    print(
+        f"messages persisted in Redis: {enqueued} in {writes} script calls "
+        f"({enqueued / max(writes, 1):.1f} callbacks per write); callback.enqueued log lines: {log_lines}"
+    )
     median_gap = statistics.median(receiver_result.latencies_ms) - statistics.median(bare_result.latencies_ms)
     print(f"median latency added by verify+validate+dedup+persist: {median_gap:.2f} ms")
     return 0

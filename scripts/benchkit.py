@@ -57,8 +57,8 @@ async def _connection(
 ) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
-        while time.perf_counter() < deadline if deadline is not None else cursor[0] < len(requests):
-            request = requests[cursor[0] % len(requests)]
+        while cursor[0] < len(requests) and (deadline is None or time.perf_counter() < deadline):
+            request = requests[cursor[0]]
             cursor[0] += 1
             started = time.perf_counter()
             writer.write(request)
@@ -78,7 +78,7 @@ async def _connection(
 
 
 async def drive(port: int, requests: list[bytes], connections: int, seconds: float | None = None) -> Result:
-    """Keep `connections` keep-alive connections busy for `seconds`, or until each request went once."""
+    """Keep `connections` keep-alive connections busy until `seconds` pass or each request went once."""
     result = Result()
     cursor = [0]
     started = time.perf_counter()

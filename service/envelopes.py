@@ -53,9 +53,17 @@ def parse_envelope(raw: bytes, store_hash: str) -> Envelope:
     )
 
 
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+# NaN and Infinity are not JSON; the standard library accepts them unless told otherwise.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def _json_object(raw: bytes) -> dict[str, Any]:
     try:
-        body = json.loads(raw)
+        body = _DECODER.decode(raw.decode("utf-8"))
     except (ValueError, RecursionError):
         raise EnvelopeError("invalid_json", "body is not valid UTF-8 JSON") from None
     if not isinstance(body, dict):

@@ -23,9 +23,19 @@ class BodyTooLarge(Exception):
     """The request body is over the configured limit."""
 
 
-async def read_limited(request: Request, limit: int) -> bytes:
+def header_map(request: Request) -> dict[str, str]:
+    """The request's headers as a plain dict, names lowercase, decoded once; the first of repeats wins.
+
+    Starlette's `Headers.get` decodes and scans every header on each lookup; the receiver looks up
+    several, on every request.
+    """
+    raw: list[tuple[bytes, bytes]] = request.scope["headers"]
+    return {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in reversed(raw)}
+
+
+async def read_limited(request: Request, headers: dict[str, str], limit: int) -> bytes:
     """Read the body, stopping as soon as it exceeds `limit` bytes (checked up front via Content-Length)."""
-    declared = request.headers.get("content-length")
+    declared = headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge
     chunks: list[bytes] = []
@@ -61,15 +71,16 @@ class Receiver:
 
     async def receive(self, request: Request) -> Response:
         """Handle one callback; every outcome is logged once."""
-        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        headers = header_map(request)
+        media_type = headers.get("content-type", "").split(";")[0].strip().lower()
         if media_type != JSON_MEDIA_TYPE:
             return self._reject(415, "unsupported_media_type", "Content-Type must be application/json")
         try:
-            body = await read_limited(request, self.max_body_bytes)
+            body = await read_limited(request, headers, self.max_body_bytes)
         except BodyTooLarge:
             return self._reject(413, "body_too_large", f"body is larger than {self.max_body_bytes} bytes")
         try:
-            webhook_id = self.authenticator.authenticate(body, request.headers, time.time())
+            webhook_id = self.authenticator.authenticate(body, headers, time.time())
         except AuthenticationError as error:
             return self._reject(401, error.code, error.message)
         try:
