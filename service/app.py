@@ -47,8 +47,8 @@ def create_app(settings: Settings, redis_url: str) -> Starlette:
 
     app = Starlette(
         routes=[
-            Route(WEBHOOK_PATH, receiver.receive, methods=["POST"]),
-            Route(DELIVERY_EXCEPTION_PATH, receiver.receive, methods=["POST"]),
+            Route(WEBHOOK_PATH, receiver, methods=["POST"]),
+            Route(DELIVERY_EXCEPTION_PATH, receiver, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
         ],

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import json
 import logging
 import sys
+import time
 from collections.abc import MutableMapping
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 import structlog
@@ -37,9 +40,66 @@ def redact_secrets(
     _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
     """Replace the value of every sensitive key with a marker."""
-    for key in event_dict.keys() & SENSITIVE_KEYS:
-        event_dict[key] = REDACTED
+    if not SENSITIVE_KEYS.isdisjoint(event_dict):
+        for key in event_dict.keys() & SENSITIVE_KEYS:
+            event_dict[key] = REDACTED
     return event_dict
+
+
+class IsoTimestamp:
+    """Adds `timestamp` as structlog's TimeStamper(fmt="iso", utc=True) writes it, at a third of the cost.
+
+    The date and time up to the second are formatted once per second (one line per request adds up);
+    the cache is a single tuple, so threads sharing the processor never mix two seconds.
+    """
+
+    def __init__(self) -> None:
+        self._cache: tuple[int, str] = (-1, "")
+
+    def __call__(
+        self, _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        now = time.time()
+        second = int(now)
+        cached_second, prefix = self._cache
+        if second != cached_second:
+            prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._cache = (second, prefix)
+        event_dict["timestamp"] = f"{prefix}.{int((now - second) * 1_000_000):06d}Z"
+        return event_dict
+
+
+class LoopFlushedStream:
+    """A binary stream whose flush waits for the end of the current event-loop iteration, when in one.
+
+    The receiver writes one line per request; flushing each (a write() system call) cost as much as
+    rendering it. Inside a running loop the lines of one iteration go out in one write, scheduled with
+    `call_soon`; outside a loop (workers, commands) every flush is immediate. A crash loses at most the
+    lines of the iteration in progress, never an event: events live in Redis, not in the log.
+    """
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self._flush_scheduled = False
+
+    def write(self, data: bytes) -> int:
+        """Buffer `data` in the underlying stream."""
+        return self._stream.write(data)
+
+    def flush(self) -> None:
+        """Flush now, or once at the end of this loop iteration."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._stream.flush()
+            return
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            loop.call_soon(self._flush_now)
+
+    def _flush_now(self) -> None:
+        self._flush_scheduled = False
+        self._stream.flush()
 
 
 def render_json(event_dict: Any, **kwargs: Any) -> bytes:
@@ -62,14 +122,16 @@ def configure_logging(log_format: LogFormat, level: str = "info") -> None:
         logger_factory = structlog.WriteLoggerFactory(sys.stderr)
     elif binary_stderr is not None:
         renderer = structlog.processors.JSONRenderer(serializer=render_json)
-        logger_factory = structlog.BytesLoggerFactory(binary_stderr)
+        stream = LoopFlushedStream(binary_stderr)
+        atexit.register(binary_stderr.flush)
+        logger_factory = structlog.BytesLoggerFactory(stream)  # type: ignore[arg-type]
     else:
         renderer = structlog.processors.JSONRenderer()
         logger_factory = structlog.WriteLoggerFactory(sys.stderr)
     structlog.configure(
         processors=[
             structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            IsoTimestamp(),
             redact_secrets,
             structlog.processors.format_exc_info,
             renderer,

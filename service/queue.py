@@ -78,8 +78,10 @@ class _Pending:
 
 def frame(dedup: str, queue: str, redis_message_id: str, payload: bytes) -> bytes:
     """One callback as persist_once.lua reads it: four `<length>:<bytes>` fields."""
-    fields = (dedup.encode(), queue.encode(), redis_message_id.encode(), payload)
-    return b"".join(b"%d:%s" % (len(field), field) for field in fields)
+    key, name, message_id = dedup.encode(), queue.encode(), redis_message_id.encode()
+    return b"%d:%s%d:%s%d:%s%d:%s" % (
+        len(key), key, len(name), name, len(message_id), message_id, len(payload), payload,
+    )  # fmt: skip
 
 
 class EventQueue:

@@ -13,6 +13,7 @@ from typing import TypeVar
 from service.settings import AuthMode, Settings
 
 STANDARD_WEBHOOKS_PREFIX = "whsec_"
+SIGNATURE_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
 
 _Verifier = TypeVar("_Verifier")
 
@@ -141,6 +142,14 @@ class Authenticator:
                 settings.header_name, settings.header_secret.get_secret_value().encode()
             )
         return cls(mode=settings.effective_auth_mode, signature=signature, header=header)
+
+    @property
+    def header_names(self) -> frozenset[str]:
+        """The request headers the checks read (lowercase)."""
+        names = set(SIGNATURE_HEADERS)
+        if self.header is not None:
+            names.add(self.header.header_name.lower())
+        return frozenset(names)
 
     def authenticate(self, body: bytes, headers: Mapping[str, str], now: float) -> str | None:
         """Raise AuthenticationError unless the callback passes; headers must have lowercase names."""
