@@ -1,0 +1,96 @@
+"""The log pipeline's own pieces: timestamps, per-iteration flushing, JSON rendering, redaction."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import re
+from datetime import UTC, datetime
+
+import structlog
+
+from service.logs import REDACTED, IsoTimestamp, LoopFlushedStream, redact_secrets, render_json
+
+ISO_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
+
+
+class CountingStream(io.BytesIO):
+    """A binary stream that counts its flushes; what was flushed is what a reader would see."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.flushes = 0
+        self.flushed = b""
+
+    def flush(self) -> None:
+        self.flushes += 1
+        self.flushed = self.getvalue()
+
+
+def test_iso_timestamp_matches_structlogs_format_and_the_clock() -> None:
+    stamp = IsoTimestamp()(None, "info", {})["timestamp"]
+    reference = structlog.processors.TimeStamper(fmt="iso", utc=True)(None, "info", {})["timestamp"]
+
+    assert ISO_UTC.match(stamp)
+    assert ISO_UTC.match(reference)
+    logged = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    assert abs((datetime.now(UTC) - logged).total_seconds()) < 1
+
+
+def test_iso_timestamp_moves_on_with_the_second() -> None:
+    stamper = IsoTimestamp()
+    first = stamper(None, "info", {})["timestamp"]
+    stamper._cache = (stamper._cache[0] - 5, "1999-01-01T00:00:00")  # an old second left in the cache
+
+    second = stamper(None, "info", {})["timestamp"]
+
+    assert not second.startswith("1999")
+    assert second[:19] >= first[:19]
+
+
+def test_outside_an_event_loop_every_flush_is_immediate() -> None:
+    target = CountingStream()
+    stream = LoopFlushedStream(target)
+
+    stream.write(b"one\n")
+    stream.flush()
+
+    assert target.flushed == b"one\n"
+
+
+def test_inside_an_event_loop_one_iterations_lines_are_flushed_once_at_its_end() -> None:
+    target = CountingStream()
+    stream = LoopFlushedStream(target)
+    seen_inside: list[bytes] = []
+
+    async def three_lines() -> None:
+        for line in (b"a\n", b"b\n", b"c\n"):
+            stream.write(line)
+            stream.flush()
+        seen_inside.append(target.flushed)
+        await asyncio.sleep(0)
+
+    asyncio.run(three_lines())
+
+    assert seen_inside == [b""]
+    assert target.flushed == b"a\nb\nc\n"
+    assert target.flushes == 1
+
+
+def test_json_rendering_falls_back_for_what_orjson_refuses() -> None:
+    event = {"event": "x", "big": 2**70, "lone": "\ud800", "other": object}
+
+    line = json.loads(render_json(event))
+
+    assert line["big"] == 2**70
+    assert line["event"] == "x"
+    assert "class" in line["other"]
+
+
+def test_sensitive_keys_are_redacted_and_others_kept() -> None:
+    event = redact_secrets(
+        None, "info", {"token": "t0p", "client_secret": "s", "scope": "store/order/created"}
+    )
+
+    assert event == {"token": REDACTED, "client_secret": REDACTED, "scope": "store/order/created"}
