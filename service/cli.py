@@ -144,10 +144,15 @@ def run_worker(args: argparse.Namespace) -> int:
     redis_url, embedded = resolve_redis_url(settings.redis_url, settings.data_dir)
     _announce(f"worker: {args.processes} process(es) x {args.threads} thread(s)", embedded)
     try:
-        process = start_worker_process(dict(os.environ), redis_url, args.processes, args.threads)
+        process = start_worker_process(
+            dict(os.environ), redis_url, args.processes, args.threads, poll_ms=settings.worker_poll_ms
+        )
         return _wait_forwarding_signals(process)
     finally:
         _stop_embedded(embedded)
+
+
+WORKER_POLL_ENV = "dramatiq_worker_timeout"
 
 
 def worker_command(processes: int, threads: int) -> list[str]:
@@ -167,10 +172,15 @@ def worker_command(processes: int, threads: int) -> list[str]:
 
 
 def start_worker_process(
-    environ: Mapping[str, str], redis_url: str, processes: int, threads: int
+    environ: Mapping[str, str], redis_url: str, processes: int, threads: int, poll_ms: int
 ) -> subprocess.Popen[bytes]:
-    """Start the Dramatiq worker CLI as a child process on `redis_url`."""
-    env = {**environ, RESOLVED_REDIS_URL_ENV: redis_url}
+    """Start the Dramatiq worker CLI as a child process on `redis_url`.
+
+    `poll_ms` caps how long an idle consumer sleeps between polls of its queue (Dramatiq reads it from
+    `dramatiq_worker_timeout`; its default of 1000 ms would add up to a second to an event that arrives
+    while the worker is idle).
+    """
+    env = {**environ, RESOLVED_REDIS_URL_ENV: redis_url, WORKER_POLL_ENV: str(poll_ms)}
     return subprocess.Popen(worker_command(processes, threads), env=env)
 
 

@@ -90,7 +90,11 @@ async def _run(
     settings = load_settings(env)
     redis_url, server = resolve_redis_url(settings.redis_url, settings.data_dir)
     embedded.extend([server] if server else [])
-    worker.append(start_worker_process(env, redis_url, processes=1, threads=DEV_WORKER_THREADS))
+    worker.append(
+        start_worker_process(
+            env, redis_url, processes=1, threads=DEV_WORKER_THREADS, poll_ms=settings.worker_poll_ms
+        )
+    )
     receiver = uvicorn.Server(_config(create_app(settings, redis_url), options.host, options.port))
     receiver_url = await _start(receiver, servers) + WEBHOOK_PATH
     where = (

@@ -105,7 +105,8 @@ class Settings(BaseSettings):
     coalesce_window_ms: int = Field(
         default=1000, ge=0, le=60_000, validation_alias="BCWEBHOOKS_COALESCE_WINDOW_MS"
     )
-    coalesce_threshold: int = Field(default=5, ge=0, validation_alias="BCWEBHOOKS_COALESCE_THRESHOLD")
+    coalesce_threshold: int = Field(default=20, ge=0, validation_alias="BCWEBHOOKS_COALESCE_THRESHOLD")
+    worker_poll_ms: int = Field(default=100, ge=10, le=5_000, validation_alias="BCWEBHOOKS_WORKER_POLL_MS")
     api_reserve_share: float = Field(
         default=0.2, ge=0.0, le=0.9, validation_alias="BCWEBHOOKS_API_RESERVE_SHARE"
     )

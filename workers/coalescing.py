@@ -17,7 +17,7 @@ import redis
 from service.events import PersistedCallback
 
 DEFAULT_WINDOW_MS = 1000
-DEFAULT_THRESHOLD_PER_SECOND = 5
+DEFAULT_THRESHOLD_PER_SECOND = 20
 STORM_HOLD_WINDOWS = 3
 
 # KEYS: pending list, scheduled flag. ARGV: callback JSON, flag TTL ms.

@@ -68,9 +68,15 @@ class Stack:
         return [ProcessedEvent.from_json(fields[b"event"]) for _, fields in entries]
 
 
-def worker_settings(sandbox: str, token: str = "sandbox-token", coalesce_window_ms: str = "1000") -> Settings:
+def worker_settings(
+    sandbox: str,
+    token: str = "sandbox-token",
+    coalesce_window_ms: str = "1000",
+    coalesce_threshold: str = "20",
+) -> Settings:
     return make_settings(
         BCWEBHOOKS_COALESCE_WINDOW_MS=coalesce_window_ms,
+        BCWEBHOOKS_COALESCE_THRESHOLD=coalesce_threshold,
         BIGCOMMERCE_STORE_HASH="sandbox",
         BIGCOMMERCE_CLIENT_SECRET=DEFAULT_CLIENT_SECRET,
         BIGCOMMERCE_API_URL=sandbox,
@@ -96,7 +102,12 @@ def stack(
     )
     sandbox = ThreadedUvicorn(create_sandbox_app(config))
     with sandbox:
-        settings = worker_settings(sandbox.base_url, token, options.get("coalesce_window_ms", "1000"))
+        settings = worker_settings(
+            sandbox.base_url,
+            token,
+            options.get("coalesce_window_ms", "1000"),
+            options.get("coalesce_threshold", "20"),
+        )
         receiver = ThreadedUvicorn(create_app(settings, redis_url))
         with receiver:
             context = build_context(settings, redis_url)

@@ -121,6 +121,10 @@ def test_serve_and_worker_process_a_signed_callback_and_never_log_secrets(
     accepted = [json.loads(line) for line in serve.output().splitlines() if '"callback.enqueued"' in line]
     assert accepted[0]["webhook_id"] == "msg_e2e"
 
+    children = Path(f"/proc/{worker.popen.pid}/task/{worker.popen.pid}/children").read_text().split()
+    dramatiq_environ = Path(f"/proc/{children[0]}/environ").read_bytes().split(b"\0")
+    assert b"dramatiq_worker_timeout=100" in dramatiq_environ  # an idle worker polls at least every 100 ms
+
     serve.stop()
     worker.stop()
     everything_logged = serve.output() + worker.output()
