@@ -181,6 +181,9 @@ def control_routes(state: SandboxState) -> list[Route]:
             }
         )
 
+    async def requests(request: Request) -> Response:
+        return JSONResponse({"requests": list(state.requests)})
+
     async def faults(request: Request) -> Response:
         body = await request.json()
         fault = Fault(
@@ -213,6 +216,7 @@ def control_routes(state: SandboxState) -> list[Route]:
         Route("/_sandbox", info),
         Route("/_sandbox/deliveries", deliveries),
         Route("/_sandbox/stats", stats),
+        Route("/_sandbox/requests", requests),
         Route("/_sandbox/faults", faults, methods=["POST"]),
         Route("/_sandbox/trigger", trigger, methods=["POST"]),
     ]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -46,8 +48,11 @@ class SandboxState:
     deliverer: Deliverer
     faults: list[Fault] = field(default_factory=list)
     calls: dict[str, int] = field(default_factory=dict)
+    # The latest API requests served (after the quota), for tests that check what was fetched when.
+    requests: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=REQUEST_LOG_SIZE))
 
 
+REQUEST_LOG_SIZE = 20_000
 Handler = Callable[[Request, ApiAccount], Awaitable[Any]]
 
 
@@ -68,6 +73,10 @@ def endpoint(
             return refused
         path = request.url.path.split(f"/stores/{state.store.store_hash}", 1)[-1]
         state.calls[path] = state.calls.get(path, 0) + 1
+        state.requests.append(
+            {"at_ms": time.time_ns() // 1_000_000, "method": request.method, "path": path,
+             "query": dict(request.query_params)}
+        )  # fmt: skip
         try:
             if not (account.can_write(scope) if write else account.can_read(scope)):
                 raise ApiFailure(403, "You don't have a required scope to access the endpoint")
