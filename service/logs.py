@@ -124,6 +124,7 @@ def configure_logging(log_format: LogFormat, level: str = "info") -> None:
         renderer = structlog.processors.JSONRenderer(serializer=render_json)
         stream = LoopFlushedStream(binary_stderr)
         atexit.register(binary_stderr.flush)
+        # BytesLogger only calls write() and flush(), which is all LoopFlushedStream offers of BinaryIO.
         logger_factory = structlog.BytesLoggerFactory(stream)  # type: ignore[arg-type]
     else:
         renderer = structlog.processors.JSONRenderer()
