@@ -18,18 +18,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import shutil
 import statistics
 import sys
 import tempfile
-import time
-import uuid
 from pathlib import Path
 
 import redis
-from benchkit import Result, drive, free_port, signed_request, start, start_redis, stop, wait_listening
+from benchkit import (
+    Result,
+    drive,
+    free_port,
+    product_update_requests,
+    start,
+    start_redis,
+    stop,
+    wait_listening,
+)
 
 from service.events import QUEUE_NAMES
 
@@ -51,25 +57,6 @@ app = Starlette(routes=[Route("/webhooks/bigcommerce", receive, methods=["POST"]
 """
 
 
-def build_requests(count: int, port: int) -> list[bytes]:
-    """Unique signed callbacks as raw HTTP/1.1 requests."""
-    now = int(time.time())
-    requests = []
-    for index in range(count):
-        body = json.dumps(
-            {
-                "scope": "store/product/updated",
-                "store_id": "1000001",
-                "data": {"type": "product", "id": index % 2000 + 1},
-                "hash": uuid.uuid4().hex,
-                "created_at": now,
-                "producer": f"stores/{STORE_HASH}",
-            }
-        ).encode()
-        requests.append(signed_request(port, body, SECRET, f"msg_{uuid.uuid4().hex}", now))
-    return requests
-
-
 class Endpoint:
     """One server under load: its own pool of signed callbacks, consumed in order across rounds."""
 
@@ -79,7 +66,7 @@ class Endpoint:
         self.connections = connections
         self.reuse = reuse  # the bare app keeps nothing, so its callbacks may go round again
         print(f"  {name}: signing {pool} callbacks...", file=sys.stderr, flush=True)
-        self.requests = build_requests(pool + WARM_UP_REQUESTS, port)
+        self.requests = product_update_requests(port, pool + WARM_UP_REQUESTS, 2000, SECRET, STORE_HASH)
         self.cursor = 0
         self.rounds: list[Result] = []
 

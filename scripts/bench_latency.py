@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import shutil
 import statistics
@@ -34,7 +33,7 @@ from typing import Any
 
 import httpx
 import redis
-from benchkit import free_port, start, start_redis, stop, wait_listening
+from benchkit import free_port, sandbox_stack_env, start, start_redis, stop, wait_listening
 
 from service.bigcommerce import ApiClient
 from service.sandbox.access import DEFAULT_CLIENT_SECRET, DEFAULT_TOKEN
@@ -155,16 +154,7 @@ def main() -> int:
     redis_server, redis_port = start_redis(workdir)
     sandbox_port, receiver_port = free_port(), free_port()
     api_url = f"http://127.0.0.1:{sandbox_port}"
-    env = {
-        **os.environ,
-        "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-        "BIGCOMMERCE_STORE_HASH": DEFAULT_STORE_HASH,
-        "BIGCOMMERCE_CLIENT_SECRET": DEFAULT_CLIENT_SECRET,
-        "BIGCOMMERCE_ACCESS_TOKEN": DEFAULT_TOKEN,
-        "BIGCOMMERCE_API_URL": api_url,
-        "BCWEBHOOKS_LOG_FORMAT": "json",
-        "BCWEBHOOKS_LOG_LEVEL": "warning",
-    }
+    env = sandbox_stack_env(redis_port, api_url)
     bcwebhooks = [sys.executable, "-m", "service"]
     processes = [redis_server]
     try:

