@@ -123,6 +123,7 @@ def configure_logging(log_format: LogFormat, level: str = "info") -> None:
     elif binary_stderr is not None:
         renderer = structlog.processors.JSONRenderer(serializer=render_json)
         stream = LoopFlushedStream(binary_stderr)
+        atexit.unregister(binary_stderr.flush)  # configured again (tests, dev): one exit flush is enough
         atexit.register(binary_stderr.flush)
         # BytesLogger only calls write() and flush(), which is all LoopFlushedStream offers of BinaryIO.
         logger_factory = structlog.BytesLoggerFactory(stream)  # type: ignore[arg-type]
