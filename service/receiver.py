@@ -1,7 +1,8 @@
 """POST /webhooks/bigcommerce: verify, validate, dedup, persist, then acknowledge with an empty 200.
 
-The endpoint is a plain ASGI app mounted on a Starlette `Route` (Starlette still routes and answers 405
-for other methods): it reads the scope and the body itself and writes the empty 200 as two ASGI messages,
+The endpoint is a plain ASGI app. `service.app.ReceiverApp` hands it the POSTs to its paths directly, and
+it is also mounted on Starlette `Route`s, so Starlette answers 405 for other methods. It reads the scope
+and the body itself and writes the empty 200 as two ASGI messages,
 which leaves out the `Request`/`Response` objects and the per-request exception wrapper of a function
 endpoint. That is about a tenth of the receiver's CPU per callback (bench_ingest.py). Rejections are
 ordinary Starlette JSON responses.
@@ -88,7 +89,12 @@ class Receiver:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one callback as an ASGI app; every outcome is logged once."""
-        rejected = await self.handle(scope, receive)
+        try:
+            rejected = await self.handle(scope, receive)
+        except ClientDisconnect:
+            # Nothing was persisted and nobody is left to answer; BigCommerce counts it as a failed delivery.
+            log.info("callback.abandoned", reason="client disconnected before the body was read")
+            return
         if rejected is None:
             await send(ACCEPTED_START)
             await send(ACCEPTED_BODY)

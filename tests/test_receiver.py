@@ -9,6 +9,7 @@ import pytest
 import redis
 from starlette.testclient import TestClient
 
+from service.app import DELIVERY_EXCEPTION_PATH, create_app
 from service.queue import dedup_key
 from tests.conftest import make_settings
 from tests.helpers import (
@@ -339,6 +340,31 @@ def test_other_methods_get_405(client: TestClient, redis_client: redis.Redis, me
     assert response.status_code == 405
     assert response.json()["error"] == "method_not_allowed"
     assert "POST" in response.headers["allow"]
+
+
+@pytest.mark.parametrize("path", [URL, DELIVERY_EXCEPTION_PATH])
+def test_callbacks_are_received_behind_a_root_path(
+    redis_url: str, redis_client: redis.Redis, path: str
+) -> None:
+    raw = encode(envelope())
+    # uvicorn's --root-path puts the prefix in both scope["root_path"] and scope["path"]
+    with TestClient(create_app(make_settings(), redis_url), root_path="/bc") as client:
+        accepted = client.post("/bc" + path, content=raw, headers=signed(raw, webhook_id="msg_root_path"))
+        probe = client.get("/bc/healthz")
+
+    assert accepted.status_code == 200
+    assert [callback["webhook_id"] for callback in queued_callbacks(redis_client)] == ["msg_root_path"]
+    assert probe.json() == {"status": "ok"}
+
+
+def test_posts_to_other_paths_get_404(client: TestClient, redis_client: redis.Redis) -> None:
+    raw = encode(envelope())
+
+    response = client.post("/webhooks/other", content=raw, headers=signed(raw))
+
+    assert response.status_code == 404
+    assert response.json()["error"] == "not_found"
+    assert redis_client.dbsize() == 0
 
 
 def test_documented_examples_without_created_at_or_type_are_accepted(

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import redis
+import structlog
 from starlette.testclient import TestClient
 
 from service.app import create_app
@@ -126,3 +127,23 @@ def test_declared_oversized_length_is_refused_up_front(redis_url: str, redis_cli
 
     assert sent[0]["status"] == 413
     assert pulled == 0
+
+
+def test_client_gone_before_the_body_arrives_is_logged_and_nothing_is_enqueued(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    app = create_app(make_settings(), redis_url)
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    with structlog.testing.capture_logs() as lines:
+        asyncio.run(app(post_scope(), receive, send))  # type: ignore[arg-type]
+
+    assert sent == []
+    assert redis_client.dbsize() == 0
+    assert [line["event"] for line in lines] == ["callback.abandoned"]
