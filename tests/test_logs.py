@@ -59,23 +59,39 @@ def test_outside_an_event_loop_every_flush_is_immediate() -> None:
     assert target.flushed == b"one\n"
 
 
-def test_inside_an_event_loop_one_iterations_lines_are_flushed_once_at_its_end() -> None:
+def test_inside_an_event_loop_lines_are_flushed_together_after_the_delay() -> None:
     target = CountingStream()
-    stream = LoopFlushedStream(target)
-    seen_inside: list[bytes] = []
+    stream = LoopFlushedStream(target, delay_seconds=0.02)
+    seen: list[bytes] = []
 
-    async def three_lines() -> None:
+    async def lines_then_wait() -> None:
         for line in (b"a\n", b"b\n", b"c\n"):
             stream.write(line)
             stream.flush()
-        seen_inside.append(target.flushed)
         await asyncio.sleep(0)
+        seen.append(target.flushed)  # the next iteration: still waiting
+        await asyncio.sleep(0.05)
+        seen.append(target.flushed)  # after the delay: all three, in one flush
 
-    asyncio.run(three_lines())
+    asyncio.run(lines_then_wait())
 
-    assert seen_inside == [b""]
-    assert target.flushed == b"a\nb\nc\n"
+    assert seen == [b"", b"a\nb\nc\n"]
     assert target.flushes == 1
+
+
+def test_a_flush_left_pending_by_a_closed_loop_does_not_block_the_next_loop() -> None:
+    target = CountingStream()
+    stream = LoopFlushedStream(target, delay_seconds=0.02)
+
+    async def write(line: bytes, wait: float) -> None:
+        stream.write(line)
+        stream.flush()
+        await asyncio.sleep(wait)
+
+    asyncio.run(write(b"first\n", 0))  # the loop closes before the flush is due
+    asyncio.run(write(b"second\n", 0.05))
+
+    assert target.flushed == b"first\nsecond\n"
 
 
 def test_json_rendering_falls_back_for_what_orjson_refuses() -> None:
