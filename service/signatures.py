@@ -6,7 +6,7 @@ import base64
 import binascii
 import hashlib
 import hmac
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -74,13 +74,15 @@ class SignatureVerifier:
                 "webhook-id, webhook-timestamp and webhook-signature are required",
             )
         timestamp = self._checked_timestamp(timestamp_text, now)
-        candidates = list(_v1_signatures(signature_header))
+        candidates = _v1_signatures(signature_header)
         if not candidates:
             raise AuthenticationError("malformed_signature", "webhook-signature has no v1,<base64> entry")
+        signed_content = f"{webhook_id}.{timestamp}.".encode() + body
         for key in self.keys:
-            expected = digest(key, webhook_id, timestamp, body)
-            if any(hmac.compare_digest(expected, candidate) for candidate in candidates):
-                return webhook_id
+            expected = hmac.digest(key, signed_content, "sha256")
+            for candidate in candidates:
+                if hmac.compare_digest(expected, candidate):
+                    return webhook_id
         raise AuthenticationError("signature_mismatch", "no signature matches an accepted secret")
 
     def _checked_timestamp(self, text: str, now: float) -> int:
@@ -94,15 +96,21 @@ class SignatureVerifier:
         return timestamp
 
 
-def _v1_signatures(header: str) -> Iterable[bytes]:
+def _v1_signatures(header: str) -> list[bytes]:
+    """The decoded `v1,<base64>` entries of a webhook-signature header.
+
+    Other versions and bad base64 are skipped; headers are Latin-1 text, so an entry may hold characters
+    outside ASCII, which base64 refuses with a plain ValueError.
+    """
+    signatures = []
     for entry in header.split():
         version, _, encoded = entry.partition(",")
-        if version != "v1" or not encoded:
-            continue
-        try:
-            yield base64.b64decode(encoded, validate=True)
-        except binascii.Error:
-            continue
+        if version == "v1" and encoded:
+            try:
+                signatures.append(binascii.a2b_base64(encoded, strict_mode=True))
+            except ValueError:  # binascii.Error, or a character outside ASCII
+                continue
+    return signatures
 
 
 @dataclass(frozen=True)

@@ -127,6 +127,11 @@ def test_distinct_events_are_each_enqueued(client: TestClient, redis_client: red
             id="bad-base64",
         ),
         pytest.param(
+            lambda raw, h: (raw, {**h, "webhook-signature": "v1,\u00e9t\u00e9".encode("latin-1")}),
+            "malformed_signature",
+            id="non-ascii-base64",
+        ),
+        pytest.param(
             lambda raw, h: (raw, {**h, "webhook-signature": h["webhook-signature"].replace("v1,", "v2,")}),
             "malformed_signature",
             id="only-other-versions",
