@@ -4,7 +4,8 @@ Starts its own redis-server (append-only on, 127.0.0.1, free port), a bare Starl
 JSON, and `bcwebhooks serve` (log level info, one JSON line per request into a file, as in production),
 each with one uvicorn process. Then drives each with the same asyncio keep-alive load generator (unique,
 signed store/product/updated callbacks, never repeated, so every one is a real write) and prints
-requests/s, the ratio receiver/bare, p50/p99 latency, and how many callbacks each Redis write carried.
+requests/s, the ratio receiver/bare, p50/p99 latency, how many callbacks each Redis write carried, and
+each server's CPU time per request (Linux).
 Everything runs on 127.0.0.1 and stops by itself.
 
 The measured seconds are split into rounds that alternate between the two servers, so that drift on a
@@ -28,6 +29,7 @@ from pathlib import Path
 import redis
 from benchkit import (
     Result,
+    cpu_seconds,
     drive,
     free_port,
     product_update_requests,
@@ -60,9 +62,13 @@ app = Starlette(routes=[Route("/webhooks/bigcommerce", receive, methods=["POST"]
 class Endpoint:
     """One server under load: its own pool of signed callbacks, consumed in order across rounds."""
 
-    def __init__(self, name: str, port: int, pool: int, connections: int, reuse: bool = False) -> None:
+    def __init__(
+        self, name: str, port: int, pid: int, pool: int, connections: int, reuse: bool = False
+    ) -> None:
         self.name = name
         self.port = port
+        self.pid = pid
+        self.cpu_seconds: float | None = 0.0  # the server's CPU over the measured rounds
         self.connections = connections
         self.reuse = reuse  # the bare app keeps nothing, so its callbacks may go round again
         print(f"  {name}: signing {pool} callbacks...", file=sys.stderr, flush=True)
@@ -77,7 +83,13 @@ class Endpoint:
     def measure(self, seconds: float) -> Result:
         if self.reuse and len(self.requests) - self.cursor < len(self.requests) // 2:
             self.cursor = WARM_UP_REQUESTS
+        cpu_before = cpu_seconds(self.pid)
         result = asyncio.run(drive(self.port, self.requests[self.cursor :], self.connections, seconds))
+        cpu_after = cpu_seconds(self.pid)
+        if cpu_before is None or cpu_after is None or self.cpu_seconds is None:
+            self.cpu_seconds = None
+        else:
+            self.cpu_seconds += cpu_after - cpu_before
         self.cursor += result.requests
         if self.cursor >= len(self.requests):
             print(f"  {self.name}: used up its callbacks before the time was up", file=sys.stderr)
@@ -92,6 +104,13 @@ class Endpoint:
             seconds=sum(r.seconds for r in self.rounds),
             latencies_ms=[latency for r in self.rounds for latency in r.latencies_ms],
         )
+
+
+def cpu_per_request(endpoint: Endpoint) -> float | None:
+    """The server's CPU microseconds per request over the measured rounds."""
+    if endpoint.cpu_seconds is None or not endpoint.total.requests:
+        return None
+    return endpoint.cpu_seconds * 1e6 / endpoint.total.requests
 
 
 def report(name: str, result: Result) -> None:
@@ -149,12 +168,13 @@ def main() -> int:
         for port in (redis_port, bare_port, receiver_port):
             wait_listening(port)
         endpoints = [
-            Endpoint("bare", bare_port, args.pool, args.connections, reuse=True),
-            Endpoint("receiver", receiver_port, args.pool, args.connections),
+            Endpoint("bare", bare_port, bare.pid, args.pool, args.connections, reuse=True),
+            Endpoint("receiver", receiver_port, receiver.pid, args.pool, args.connections),
         ]
         print("bench_ingest: measuring (loopback only; stops by itself)", file=sys.stderr)
         for endpoint in endpoints:
             endpoint.warm_up()
+        redis_cpu_before = cpu_seconds(redis_server.pid)
         ratios = []
         for round_number in range(1, args.rounds + 1):
             slice_seconds = args.seconds / args.rounds
@@ -166,6 +186,7 @@ def main() -> int:
                 file=sys.stderr,
                 flush=True,
             )
+        redis_cpu_after = cpu_seconds(redis_server.pid)
         bare_result, receiver_result = (endpoint.total for endpoint in endpoints)
         state = redis.Redis(port=redis_port)
         enqueued = sum(state.hlen(f"dramatiq:{queue}.msgs") for queue in QUEUE_NAMES)
@@ -192,6 +213,14 @@ def main() -> int:
         f"messages persisted in Redis: {enqueued} in {writes} script calls "
         f"({enqueued / max(writes, 1):.1f} callbacks per write); callback.enqueued log lines: {log_lines}"
     )
+    bare_cpu, receiver_cpu = (cpu_per_request(endpoint) for endpoint in endpoints)
+    if bare_cpu is not None and receiver_cpu is not None and redis_cpu_before is not None:
+        redis_cpu = (redis_cpu_after or 0.0) - redis_cpu_before
+        print(
+            f"server CPU per request: bare {bare_cpu:.0f} us, receiver {receiver_cpu:.0f} us "
+            f"(ratio bare/receiver {bare_cpu / receiver_cpu:.2f}; a steadier view on a shared machine), "
+            f"plus Redis {redis_cpu * 1e6 / max(receiver_result.requests, 1):.0f} us per callback"
+        )
     median_gap = statistics.median(receiver_result.latencies_ms) - statistics.median(bare_result.latencies_ms)
     print(f"median latency added by verify+validate+dedup+persist: {median_gap:.2f} ms")
     return 0
