@@ -9,10 +9,10 @@ each server's CPU time per request (Linux).
 Everything runs on 127.0.0.1 and stops by itself.
 
 The measured seconds are split into rounds that alternate between the two servers, so that drift on a
-shared machine (it is noisy: a single pair of runs moved by 15 %) hits both; the ratio is reported
-overall and as the median of the rounds.
+shared machine (it is noisy: single rounds of the same server differ by a third) hits both; the ratio is
+reported overall and as the median of the rounds.
 
-    python scripts/bench_ingest.py --connections 32 --seconds 10 --rounds 5
+    python scripts/bench_ingest.py --connections 32 --seconds 20 --rounds 10
 """
 
 from __future__ import annotations
@@ -125,13 +125,13 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--connections", type=int, default=32, help="concurrent keep-alive connections (32)")
-    parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per endpoint (10)")
+    parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds per endpoint (20)")
     parser.add_argument(
         "--rounds",
         type=int,
-        default=5,
+        default=10,
         help="the seconds are split into this many rounds, bare and receiver alternating, so that drift "
-        "on a shared machine hits both (5)",
+        "on a shared machine hits both (10)",
     )
     parser.add_argument(
         "--pool",
