@@ -30,9 +30,9 @@ class ReceiverApp(Starlette):
     Every callback is a POST to one of two fixed paths. Sending those past Starlette's middleware stack and
     router (two exception wrappers, a regex per route, three nested `send` wrappers) let one uvicorn process
     take about a fifth more callbacks per second (measured A/B, as bench_ingest.py drives it). The routes
-    stay declared, so Starlette answers all
-    the rest as before: other methods (405), other paths (404), the probes, the lifespan. An exception
-    escaping the receiver goes to uvicorn, which logs it and answers 500, as ServerErrorMiddleware would.
+    stay declared, so Starlette answers all the rest as before: other methods (405), other paths (404),
+    the probes, the lifespan. An exception escaping the receiver goes to uvicorn, which logs it and answers
+    500, as ServerErrorMiddleware would.
     """
 
     def __init__(self, *args: Any, direct: dict[str, ASGIApp], **kwargs: Any) -> None:

@@ -2,10 +2,9 @@
 
 The endpoint is a plain ASGI app. `service.app.ReceiverApp` hands it the POSTs to its paths directly, and
 it is also mounted on Starlette `Route`s, so Starlette answers 405 for other methods. It reads the scope
-and the body itself and writes the empty 200 as two ASGI messages,
-which leaves out the `Request`/`Response` objects and the per-request exception wrapper of a function
-endpoint. That is about a tenth of the receiver's CPU per callback (bench_ingest.py). Rejections are
-ordinary Starlette JSON responses.
+and the body itself and writes the empty 200 as two ASGI messages, which leaves out the `Request` and
+`Response` objects and the per-request exception wrapper of a function endpoint: about a tenth of the
+receiver's CPU per callback (bench_ingest.py). Rejections are ordinary Starlette JSON responses.
 """
 
 from __future__ import annotations

@@ -41,9 +41,14 @@ def signing_key(secret: str) -> bytes:
     return secret.encode()
 
 
+def signed_content(webhook_id: str, timestamp: int, body: bytes) -> bytes:
+    """What a Standard Webhooks signature covers: `{webhook_id}.{timestamp}.{body}`."""
+    return f"{webhook_id}.{timestamp}.".encode() + body
+
+
 def digest(key: bytes, webhook_id: str, timestamp: int, body: bytes) -> bytes:
-    """The raw HMAC-SHA256 over `{webhook_id}.{timestamp}.{body}`."""
-    return hmac.digest(key, f"{webhook_id}.{timestamp}.".encode() + body, hashlib.sha256)
+    """The raw HMAC-SHA256 of the signed content."""
+    return hmac.digest(key, signed_content(webhook_id, timestamp, body), hashlib.sha256)
 
 
 def sign(key: bytes, webhook_id: str, timestamp: int, body: bytes) -> str:
@@ -77,9 +82,9 @@ class SignatureVerifier:
         candidates = _v1_signatures(signature_header)
         if not candidates:
             raise AuthenticationError("malformed_signature", "webhook-signature has no v1,<base64> entry")
-        signed_content = f"{webhook_id}.{timestamp}.".encode() + body
+        content = signed_content(webhook_id, timestamp, body)  # once, whatever the number of keys
         for key in self.keys:
-            expected = hmac.digest(key, signed_content, "sha256")
+            expected = hmac.digest(key, content, hashlib.sha256)
             for candidate in candidates:
                 if hmac.compare_digest(expected, candidate):
                     return webhook_id
