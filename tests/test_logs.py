@@ -7,7 +7,10 @@ import atexit
 import io
 import json
 import logging
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -152,3 +155,90 @@ def test_json_lines_carry_a_traceback_only_when_an_exception_is_logged(json_stde
     assert failed["level"] == "error"
     assert "RuntimeError: boom" in failed["exception"]
     assert failed["token"] == REDACTED
+
+
+UNBUFFERED_CHILD = """
+import asyncio, logging, sys
+import structlog
+from service.logs import configure_logging
+from service.settings import LogFormat
+
+server_log = logging.getLogger("uvicorn.error")
+server_log.addHandler(logging.StreamHandler(sys.stderr))  # as uvicorn does before our app factory runs
+server_log.propagate = False
+configure_logging(LogFormat.JSON, "info")
+
+async def main() -> None:
+    log = structlog.get_logger("test")
+    log.info("first")
+    server_log.warning("second (uvicorn)")
+    log.info("third")
+    print("fourth (print)", file=sys.stderr)
+    log.info("fifth")
+
+def write_calls() -> int:
+    return int(next(line for line in open("/proc/self/io") if line.startswith("syscw")).split()[1])
+
+async def bulk() -> int:
+    before = write_calls()
+    for _ in range(100):
+        structlog.get_logger("test").info("bulk")
+    return write_calls() - before  # within the loop: nothing written yet, the flush is 50 ms away
+
+asyncio.run(main())
+print(asyncio.run(bulk()))
+"""
+
+
+def test_under_pythonunbuffered_stderr_is_buffered_and_every_line_keeps_its_place() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", UNBUFFERED_CHILD],
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert int(result.stdout) <= 1  # unbuffered: 100 write calls for the 100 bulk lines
+    lines = [line for line in result.stderr.splitlines() if '"bulk"' not in line]
+    assert [
+        line if line.startswith(("second", "fourth")) else json.loads(line)["event"] for line in lines
+    ] == [
+        "first",
+        "second (uvicorn)",
+        "third",
+        "fourth (print)",
+        "fifth",
+    ]
+
+
+MESSAGE_ARGS_CHILD = """
+import logging
+import dramatiq
+from service.logs import configure_logging
+from service.settings import LogFormat
+
+configure_logging(LogFormat.JSON)
+message = dramatiq.Message(
+    queue_name="bcwebhooks.forwards", actor_name="forward_event", args=("out", "e1", "s", "a@example.com"),
+    kwargs={}, options={}, message_id="m-1",
+)
+logger = logging.getLogger("dramatiq.worker.WorkerThread")
+logger.warning("Failed to process message %s with expected exception %s.", message, "ForwardError")
+logger.warning("an ordinary line %s", "kept")
+"""
+
+
+def test_dramatiq_lines_name_a_message_without_its_arguments() -> None:
+    # A forward's arguments hold a whole processed record; Dramatiq's own lines print them in full.
+    result = subprocess.run(
+        [sys.executable, "-c", MESSAGE_ARGS_CHILD], capture_output=True, text=True, timeout=60
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "a@example.com" not in result.stderr
+    assert (
+        "Failed to process message forward_event[m-1] with expected exception ForwardError." in result.stderr
+    )
+    assert "an ordinary line kept" in result.stderr

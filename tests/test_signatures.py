@@ -15,6 +15,7 @@ from service.signatures import (
     Authenticator,
     HeaderSecretVerifier,
     SignatureVerifier,
+    replay_safe_age,
     sign,
     signed_headers,
     signing_key,
@@ -132,3 +133,18 @@ def test_authenticator_in_signature_mode_ignores_the_header_secret() -> None:
 
     with pytest.raises(AuthenticationError):
         authenticator.authenticate(BODY, {"x-a": "h"}, now=NOW)
+
+
+def test_an_old_timestamp_is_accepted_up_to_the_max_age_and_no_further() -> None:
+    checks = SignatureVerifier(keys=(signing_key(SECRET),), tolerance_seconds=300, max_age_seconds=3600)
+
+    assert checks.verify(BODY, signed_headers(SECRET, BODY, "m", NOW - 3600), now=NOW) == "m"
+    with pytest.raises(AuthenticationError) as too_old:
+        checks.verify(BODY, signed_headers(SECRET, BODY, "m", NOW - 3601), now=NOW)
+    with pytest.raises(AuthenticationError) as too_new:
+        checks.verify(BODY, signed_headers(SECRET, BODY, "m", NOW + 301), now=NOW)
+    assert (too_old.value.code, too_new.value.code) == ("timestamp_too_old", "timestamp_too_new")
+
+
+def test_the_replay_safe_age_leaves_the_tolerance_inside_the_dedup_window() -> None:
+    assert replay_safe_age(72 * 3600, 300) == 72 * 3600 - 300

@@ -21,7 +21,8 @@ from typing import Any
 
 import redis
 
-from service.bigcommerce.ratelimit import RateLimitState, wait_ms_for_429
+from service.bigcommerce.ratelimit import RateLimitState, is_quota_429, wait_ms_for_429
+from service.events import BUDGET_KEY_PREFIX
 
 DEFAULT_RESERVE_SHARE = 0.2
 DEFAULT_QUOTA = 150
@@ -75,7 +76,7 @@ class ApiBudget:
 
     def __post_init__(self) -> None:
         self._acquire: Any = self.client.register_script(ACQUIRE)
-        prefix = f"bcwebhooks:budget:{self.store_hash}"
+        prefix = f"{BUDGET_KEY_PREFIX}{self.store_hash}"
         self._keys = [f"{prefix}:sent", f"{prefix}:state"]
 
     def acquire(self) -> float:
@@ -88,7 +89,7 @@ class ApiBudget:
         """Learn from a response: the server's remaining quota, or a 429 that pauses every worker."""
         now = _now_ms()
         state = self._keys[1]
-        if status_code == 429:
+        if status_code == 429 and is_quota_429(headers):
             until = now + wait_ms_for_429(headers)
             pipeline = self.client.pipeline()
             pipeline.hset(state, "paused_until", until)

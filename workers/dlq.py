@@ -1,107 +1,70 @@
-"""Dramatiq's dead letters for our queue: list, show, replay and purge, with the reasons we recorded."""
+"""Dead letters: list, show, replay and purge, whatever their kind, never failing on a damaged one.
+
+The three kinds (`event`, `forward`, `message`) and how they are read live in service/deadletters.py, which
+the dashboard shares; replaying and purging are here, with the workers' ledger and broker.
+"""
 
 from __future__ import annotations
 
 import fnmatch
-import json
-from dataclasses import dataclass
 from typing import Any
 
 import redis
-from dramatiq import Message
-from dramatiq.brokers.redis import RedisBroker
+from dramatiq import Broker, Message
 
-from service.events import QUEUE_NAMES
-from workers.middleware import DLQ_REASONS_KEY
-
-DEAD_LETTER_QUEUES = [f"dramatiq:{name}.XQ" for name in QUEUE_NAMES]
-RETRY_OPTIONS = ("retries", "traceback", "requeue_timestamp", "redis_message_id", "eta")
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    """One failed message: ids, what it was about, why it failed, and its payload."""
-
-    redis_id: str
-    queue_key: str
-    message_id: str
-    scope: str | None
-    event_id: str | None
-    dead_at_ms: int
-    reason: dict[str, Any]
-    payload: bytes
-
-    def describe(self) -> dict[str, Any]:
-        """A JSON-friendly summary."""
-        return {
-            "id": self.message_id,
-            "scope": self.scope,
-            "event_id": self.event_id,
-            "dead_at_ms": self.dead_at_ms,
-            "error": self.reason.get("error", "unknown (no reason recorded)"),
-            "retries": self.reason.get("retries"),
-        }
-
-
-def list_dead_letters(client: redis.Redis) -> list[DeadLetter]:
-    """Every dead letter of every queue, oldest first."""
-    letters = [letter for key in DEAD_LETTER_QUEUES for letter in _dead_letters_of(client, key)]
-    return sorted(letters, key=lambda letter: letter.dead_at_ms)
-
-
-def _dead_letters_of(client: redis.Redis, key: str) -> list[DeadLetter]:
-    entries: Any = client.zrange(key, 0, -1, withscores=True)
-    if not entries:
-        return []
-    ids = [member for member, _ in entries]
-    payloads: Any = client.hmget(f"{key}.msgs", ids)
-    letters = []
-    for (member, score), payload in zip(entries, payloads, strict=True):
-        if payload is None:
-            continue
-        body = json.loads(payload)
-        callback = body["args"][0] if body.get("args") else {}
-        raw_reason: Any = client.hget(DLQ_REASONS_KEY, body["message_id"])
-        letters.append(
-            DeadLetter(
-                redis_id=member.decode(),
-                queue_key=key,
-                message_id=body["message_id"],
-                scope=callback.get("envelope", {}).get("scope"),
-                event_id=callback.get("event_id"),
-                dead_at_ms=int(score),
-                reason=json.loads(raw_reason) if raw_reason else {},
-                payload=payload,
-            )
-        )
-    return letters
-
-
-def find(client: redis.Redis, letter_id: str) -> DeadLetter | None:
-    """A dead letter by message id (or Redis id)."""
-    return next((d for d in list_dead_letters(client) if letter_id in (d.message_id, d.redis_id)), None)
+from service.deadletters import DEAD_LETTER_QUEUES as DEAD_LETTER_QUEUES
+from service.deadletters import EVENT as EVENT
+from service.deadletters import FORWARD as FORWARD
+from service.deadletters import LEDGER_KINDS as LEDGER_KINDS
+from service.deadletters import MESSAGE as MESSAGE
+from service.deadletters import DeadLetter as DeadLetter
+from service.deadletters import find as find
+from service.deadletters import list_dead_letters as list_dead_letters
+from service.events import DEAD_INDEX_KEY, DEAD_KEY, DLQ_REASONS_KEY
+from workers.ledger import DeliveryLedger, fresh_copy
 
 
 def select(
-    client: redis.Redis, letter_id: str | None, scope_glob: str | None, everything: bool
+    client: redis.Redis,
+    letter_id: str | None,
+    scope_glob: str | None,
+    everything: bool,
+    destination: str | None = None,
 ) -> list[DeadLetter]:
-    """The dead letters one id, a scope glob, or `everything` names."""
+    """The dead letters one id, a scope glob, or `everything` names; only one HTTP output's forwards when
+    `destination` is given."""
     letters = list_dead_letters(client)
+    if destination is not None:
+        letters = [d for d in letters if d.destination == destination]
     if everything:
         return letters
     if scope_glob:
         return [d for d in letters if d.scope and fnmatch.fnmatchcase(d.scope, scope_glob)]
-    return [d for d in letters if letter_id in (d.message_id, d.redis_id)]
+    if letter_id is None:
+        return letters if destination is not None else []
+    return [d for d in letters if letter_id in (d.id, d.event_id)]
 
 
-def replay(client: redis.Redis, broker: RedisBroker, letters: list[DeadLetter]) -> int:
-    """Enqueue each dead letter again with a fresh retry budget, then remove it from the dead letters."""
+def replay(client: redis.Redis, broker: Broker, letters: list[DeadLetter]) -> int:
+    """Enqueue each dead letter again with a fresh retry budget; returns how many could be replayed.
+
+    An event or a forward goes back into the delivery ledger before its message is enqueued, so a failed
+    enqueue is picked up by the reconciler. A letter whose message is unreadable stays where it is.
+    """
+    ledger = DeliveryLedger(client, done_ttl_seconds=0)
+    replayed = 0
     for letter in letters:
-        message = Message.decode(letter.payload)
-        options = {k: v for k, v in message.options.items() if k not in RETRY_OPTIONS}
-        broker.enqueue(message.copy(options=options))
-        _remove(client, letter)
-    return len(letters)
+        message = _message_or_none(letter.payload)
+        if message is None:
+            continue
+        fresh = fresh_copy(message, keep_retries=False)
+        if letter.kind in LEDGER_KINDS:
+            ledger.revive(letter.id, fresh)
+        broker.enqueue(fresh)
+        if letter.kind == MESSAGE:
+            _remove(client, letter)
+        replayed += 1
+    return replayed
 
 
 def purge(client: redis.Redis, letters: list[DeadLetter]) -> int:
@@ -113,7 +76,20 @@ def purge(client: redis.Redis, letters: list[DeadLetter]) -> int:
 
 def _remove(client: redis.Redis, letter: DeadLetter) -> None:
     pipeline = client.pipeline()
-    pipeline.zrem(letter.queue_key, letter.redis_id)
-    pipeline.hdel(f"{letter.queue_key}.msgs", letter.redis_id)
-    pipeline.hdel(DLQ_REASONS_KEY, letter.message_id)
+    if letter.kind in LEDGER_KINDS:
+        pipeline.hdel(DEAD_KEY, letter.id)
+        pipeline.zrem(DEAD_INDEX_KEY, letter.id)
+    else:
+        pipeline.zrem(letter.queue_key or "", letter.redis_id or "")
+        pipeline.hdel(f"{letter.queue_key}.msgs", letter.redis_id or "")
+        pipeline.hdel(DLQ_REASONS_KEY, letter.id)
     pipeline.execute()
+
+
+def _message_or_none(payload: bytes | None) -> Message[Any] | None:
+    if payload is None:
+        return None
+    try:
+        return Message.decode(payload)
+    except Exception:  # damaged: leave it for `dlq show` and `purge`
+        return None

@@ -22,6 +22,7 @@ class ProcessedEvent:
     envelope: dict[str, Any]
     received_at_ms: int
     fetched_at_ms: int
+    source: str = "webhook"  # "webhook": a callback BigCommerce sent; "backfill": found by a backfill sweep
 
     def to_json(self) -> str:
         """The whole event as JSON."""
@@ -36,6 +37,7 @@ class ProcessedEvent:
             "resource_type": self.resource_type or "",
             "resource_id": self.resource_id or "",
             "deleted": "1" if self.deleted else "0",
+            "source": self.source,
             "event": self.to_json(),
         }
 

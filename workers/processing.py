@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
-import hashlib
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import redis
 import structlog
 
-from service.bigcommerce import StoreApi
+from service.bigcommerce import RateLimited, StoreApi
 from service.events import PersistedCallback
 from workers.coalescing import Coalescer
 from workers.events import ProcessedEvent
+from workers.fence import FENCED, FenceMark, mark_for
 from workers.handlers import HandlerRegistry
-from workers.outputs import StreamOutput
-from workers.resolvers import Resolution, fetch_batch, resolution_from_batch, resolve, rule_for
+from workers.hook_exceptions import DELIVERY_EXCEPTION_SCOPE, REACTION_STEP, react_to_delivery_exception
+from workers.ledger import PROCESSING_LEASE_MS, DeliveryLedger, done_key, now_ms
+from workers.metrics import event_metrics
+from workers.outputs import Forwarding, StreamOutput, forward_lease_deadline
+from workers.resolvers import Resolution, Rule, fetch_batch, resolution_from_batch, resolve, rule_for
 
-DONE_PREFIX = "bcwebhooks:done:"
+if TYPE_CHECKING:
+    from workers.store_contexts import StoreContexts
+
 STREAM_STEP = "output:stream"
 
 log = structlog.get_logger("bcwebhooks.worker")
@@ -27,26 +32,35 @@ _unknown_scopes_logged: set[str] = set()
 
 @dataclass
 class WorkerContext:
-    """What processing needs, built once per worker process by workers.broker.setup_broker."""
+    """What processing needs, built once per worker process by workers.broker.setup_broker.
 
-    api: StoreApi
+    In app mode the process's context has no store (`api` None, `stores` set); each event is processed
+    with its store's own context (`StoreContexts.for_store`): that store's token, budget and coalescing.
+    """
+
+    api: StoreApi | None
     redis: redis.Redis
     output: StreamOutput
     handlers: HandlerRegistry
     store_hash: str
     done_ttl_seconds: int
+    ledger: DeliveryLedger
     coalescer: Coalescer | None = None
+    forwarding: Forwarding = field(default_factory=Forwarding)
+    stores: StoreContexts | None = None
 
-
-def now_ms() -> int:
-    """Wall-clock milliseconds."""
-    return time.time_ns() // 1_000_000
+    @property
+    def store_api(self) -> StoreApi:
+        """The API of this context's store (RuntimeError for an app-mode context with no store chosen)."""
+        if self.api is None:
+            raise RuntimeError("no store chosen: in app mode, process with StoreContexts.for_store(...)")
+        return self.api
 
 
 def build_event(callback: PersistedCallback, context: WorkerContext) -> ProcessedEvent:
     """Fetch the record behind a callback (API errors propagate to the actor)."""
     envelope = callback["envelope"]
-    resolution = resolve(str(envelope["scope"]), envelope.get("data"), context.api.client)
+    resolution = resolve(str(envelope["scope"]), envelope.get("data"), context.store_api.client)
     return event_from(callback, resolution, context)
 
 
@@ -75,55 +89,154 @@ def event_from(
 
 
 def deliver(event: ProcessedEvent, context: WorkerContext) -> list[str]:
-    """Run the stream output, then every matching handler, skipping steps that succeeded on an earlier try.
+    """Run the stream output (which also enqueues the event's forwards to HTTP outputs), then every matching
+    handler, skipping steps that succeeded on an earlier try; then finish the event in the ledger.
 
     Returns the steps run now. A step that raises stops here; the actor's retry resumes after the last
-    success.
+    success. The stream entry and its done mark are written in one step (at most one entry per event).
     """
-    steps: list[tuple[str, Callable[[], object]]] = [(STREAM_STEP, lambda: context.output.emit(event))]
-    for registration in context.handlers.for_scope(event.scope):
-        steps.append((registration.name, lambda r=registration: r.function(event, context.api)))  # type: ignore[misc]
-    done_key = DONE_PREFIX + hashlib.sha256(event.event_id.encode()).hexdigest()
-    done = {member.decode() for member in context.redis.smembers(done_key)}  # type: ignore[union-attr]
+    key = done_key(event.event_id)
+    done = {member.decode() for member in context.redis.smembers(key)}  # type: ignore[union-attr]
     ran = []
-    for name, step in steps:
-        if name in done:
+    if STREAM_STEP not in done:
+        emitted = context.output.emit_once(
+            event,
+            key,
+            STREAM_STEP,
+            context.done_ttl_seconds,
+            works=context.forwarding.works_for(event),
+            lease_deadline_ms=forward_lease_deadline(),
+            fence=fence_mark(event),
+        )
+        if emitted is not None and emitted.startswith(FENCED + ":"):
+            return finish_fenced(event, emitted.removeprefix(FENCED + ":"), context)
+        if emitted is not None:
+            ran.append(STREAM_STEP)
+    elif FENCED in done:
+        return finish_fenced(event, "fenced before", context)
+    if event.scope == DELIVERY_EXCEPTION_SCOPE and REACTION_STEP not in done:
+        # Built in, not a handler: BigCommerce reports it cannot deliver to us (an incident, maybe a pass).
+        react_to_delivery_exception(event, context.redis)
+        _mark_done(context, key, REACTION_STEP)
+        ran.append(REACTION_STEP)
+    for registration in context.handlers.for_scope(event.scope):
+        if registration.name in done:
             continue
-        step()
-        pipeline = context.redis.pipeline()
-        pipeline.sadd(done_key, name)
-        pipeline.expire(done_key, context.done_ttl_seconds)
-        pipeline.execute()
-        ran.append(name)
+        registration.function(event, context.store_api.for_handler(registration.name, registration.access))
+        _mark_done(context, key, registration.name)
+        log.info("handler.ran", handler=registration.name, event_id=event.event_id, scope=event.scope)
+        ran.append(registration.name)
+    context.ledger.finish(event.event_id)
     return ran
 
 
-def process(callback: PersistedCallback, context: WorkerContext) -> ProcessedEvent:
-    """Resolve and deliver one callback; returns the processed event."""
+def _mark_done(context: WorkerContext, key: str, step: str) -> None:
+    pipeline = context.redis.pipeline()
+    pipeline.sadd(key, step)
+    pipeline.expire(key, context.done_ttl_seconds)
+    pipeline.execute()
+
+
+def fence_mark(event: ProcessedEvent) -> FenceMark | None:
+    """The version fence's mark of an event's record (None: not fenced)."""
+    return mark_for(event.store_hash, event.resource_type, event.resource_id, event.record, event.source)
+
+
+def finish_fenced(event: ProcessedEvent, verdict: str, context: WorkerContext) -> list[str]:
+    """An event the version fence refused (an older record than one delivered, or the same one again):
+    finished in the ledger with no output and no handler run; logged and counted."""
+    context.ledger.finish(event.event_id)
+    log.info(
+        "event.fenced",
+        verdict=verdict,
+        event_id=event.event_id,
+        scope=event.scope,
+        source=event.source,
+        resource=f"{event.resource_type}:{event.resource_id}",
+    )
+    event_metrics().outcome(event.scope, verdict.replace(" ", "_"))
+    return []
+
+
+def process(callback: PersistedCallback, context: WorkerContext) -> ProcessedEvent | None:
+    """Resolve and deliver one callback; returns the processed event, or None when the version fence
+    refused it (finished as superseded or duplicate, already logged and counted)."""
     event = build_event(callback, context)
-    deliver(event, context)
+    if not deliver(event, context) and fenced(event, context):
+        return None
     return event
 
 
-def process_batch(callbacks: list[PersistedCallback], context: WorkerContext) -> list[ProcessedEvent]:
+def fenced(event: ProcessedEvent, context: WorkerContext) -> bool:
+    """Whether the version fence refused the event (its done set says so)."""
+    return bool(context.redis.sismember(done_key(event.event_id), FENCED))
+
+
+@dataclass
+class BatchOutcome:
+    """What a batch flush delivered, and the callbacks that must be processed on their own."""
+
+    delivered: list[ProcessedEvent]
+    unbatched: list[PersistedCallback]
+
+
+def process_batch(
+    callbacks: list[PersistedCallback], context: WorkerContext, fetched: Callable[[], None] = lambda: None
+) -> BatchOutcome:
     """Resolve callbacks of one batchable type with `id:in` fetches, then deliver each as its own event.
 
-    A callback seen twice (a redelivered message) is delivered once; the done-sets make a retried batch
-    skip what was already delivered.
+    One event's failure never holds back another: a callback whose id cannot be read, or whose delivery
+    fails, is handed back in `unbatched` (to be processed, retried or dead-lettered alone), and so is every
+    callback when the batch fetch itself fails. A rate limit propagates (the whole flush waits). Callbacks
+    that already left the ledger (delivered by an earlier try, or a duplicate message) are skipped.
+    `fetched` is called as soon as the batch fetch has answered.
     """
     unique = list({callback["event_id"]: callback for callback in callbacks}.values())
-    if not unique:
-        return []
-    rule = rule_for(str(unique[0]["envelope"]["scope"]))
+    live = context.ledger.extend([c["event_id"] for c in unique], PROCESSING_LEASE_MS)
+    pending = [callback for callback, present in zip(unique, live, strict=True) if present]
+    if not pending:
+        return BatchOutcome([], [])
+    rule = rule_for(str(pending[0]["envelope"]["scope"]))
     if rule is None or rule.batch_path is None:
         raise ValueError("process_batch needs callbacks of a batchable scope")
-    ids = [rule.resource_id(c["envelope"].get("data") or {}) for c in unique]
-    found = fetch_batch(context.api.client, rule, [i for i in ids if i is not None])
-    events = []
-    for callback in unique:
-        envelope = callback["envelope"]
-        resolution = resolution_from_batch(str(envelope["scope"]), envelope.get("data"), found)
-        event = event_from(callback, resolution, context)
-        deliver(event, context)
-        events.append(event)
-    return events
+    readable, unbatched = _with_integer_ids(pending, rule)
+    try:
+        found = fetch_batch(context.store_api.client, rule, [resource_id for _, resource_id in readable])
+        fetched()
+    except RateLimited:
+        raise
+    except Exception as error:
+        log.warning("batch.fetch_failed", error=f"{type(error).__name__}: {error}", events=len(pending))
+        return BatchOutcome([], pending)
+    delivered = []
+    for callback, _ in readable:
+        try:
+            envelope = callback["envelope"]
+            resolution = resolution_from_batch(str(envelope["scope"]), envelope.get("data"), found)
+            event = event_from(callback, resolution, context)
+            if not deliver(event, context) and fenced(event, context):
+                continue  # finished as superseded or duplicate (logged and counted)
+        except RateLimited:
+            raise
+        except Exception as error:
+            log.warning(
+                "batch.event_failed", event_id=callback["event_id"], error=f"{type(error).__name__}: {error}"
+            )
+            unbatched.append(callback)
+            continue
+        delivered.append(event)
+    return BatchOutcome(delivered, unbatched)
+
+
+def _with_integer_ids(
+    callbacks: list[PersistedCallback], rule: Rule
+) -> tuple[list[tuple[PersistedCallback, int]], list[PersistedCallback]]:
+    """Split callbacks into those whose resource id reads as an integer and the others."""
+    readable, unreadable = [], []
+    for callback in callbacks:
+        data = callback["envelope"].get("data")
+        try:
+            readable.append((callback, int(rule.resource_id(data if isinstance(data, dict) else {}))))
+        except (TypeError, ValueError, KeyError):
+            unreadable.append(callback)
+    return readable, unreadable

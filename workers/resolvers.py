@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from service.bigcommerce import ApiClient, NotFound
+from service.payloads import PRICE_LIST_CURRENCY_KEYS
 
 Data = Mapping[str, Any]
 Fetch = Callable[[ApiClient, Any], Any]
@@ -125,7 +126,8 @@ def _price_list_records(client: ApiClient, data: Any) -> Any:
     records = []
     for item in items:
         price_list, variant = int(item["price_list_id"]), int(item["variant_id"])
-        path = f"/v3/pricelists/{price_list}/records/{variant}/{item['currency']}"
+        currency = next(item[key] for key in PRICE_LIST_CURRENCY_KEYS if key in item)  # checked on receipt
+        path = f"/v3/pricelists/{price_list}/records/{variant}/{currency}"
         try:
             records.append(_v3(client, path))
         except NotFound:

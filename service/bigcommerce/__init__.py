@@ -1,7 +1,9 @@
 """BigCommerce REST API client used by workers and scripts (the receiver never calls the API)."""
 
+from service.bigcommerce.access import AREAS, AccessDeclarationError, AccessPolicy, parse_access
 from service.bigcommerce.client import ApiClient
 from service.bigcommerce.errors import (
+    AccessDenied,
     ApiError,
     MissingScope,
     NotFound,
@@ -13,9 +15,13 @@ from service.bigcommerce.errors import (
     ValidationFailed,
 )
 from service.bigcommerce.ratelimit import RateLimitState
-from service.bigcommerce.resources import StoreApi
+from service.bigcommerce.resources import StoreApi, operations
 
 __all__ = [
+    "AREAS",
+    "AccessDeclarationError",
+    "AccessDenied",
+    "AccessPolicy",
     "ApiClient",
     "ApiError",
     "MissingScope",
@@ -28,4 +34,6 @@ __all__ = [
     "Unauthorized",
     "UnexpectedResponse",
     "ValidationFailed",
+    "operations",
+    "parse_access",
 ]

@@ -55,3 +55,17 @@ class ServerError(ApiError):
 
 class UnexpectedResponse(ApiError):
     """Any other status, or a body that is not the JSON the endpoint documents."""
+
+
+class AccessDenied(Exception):
+    """A handler called outside the access it declared; raised before any request is sent.
+
+    Not an ApiError: the API was never asked, and a handler catching ApiError must not hide its own bug.
+    """
+
+    def __init__(self, handler: str, area: str, level: str, declared: str) -> None:
+        super().__init__(f"handler {handler} may not {level} {area} (declared: {declared})")
+        self.handler = handler
+        self.area = area
+        self.level = level
+        self.declared = declared

@@ -29,10 +29,21 @@ class RateLimitState:
         )
 
 
+def is_quota_429(headers: Mapping[str, str]) -> bool:
+    """Whether a 429 means the store's request quota is spent. One that says requests are left refuses
+    something else: a bulk job already running (a second price-list record upsert), which a short wait
+    resolves and which must not pause every worker of the store."""
+    left = _int(headers.get("x-rate-limit-requests-left"))
+    return left is None or left == 0
+
+
 def wait_ms_for_429(headers: Mapping[str, str]) -> int:
-    """Honour the longer of X-Retry-After (seconds) and X-Rate-Limit-Time-Reset-Ms, as the docs say."""
-    reset_ms = _int(headers.get("x-rate-limit-time-reset-ms"))
+    """Honour the longer of X-Retry-After (seconds) and X-Rate-Limit-Time-Reset-Ms, as the docs say; a 429
+    that is not about the quota waits X-Retry-After or a second."""
     retry_after_s = _int(headers.get("x-retry-after"))
+    if not is_quota_429(headers):
+        return retry_after_s * 1000 if retry_after_s else DEFAULT_WAIT_MS
+    reset_ms = _int(headers.get("x-rate-limit-time-reset-ms"))
     candidates = [
         value for value in (reset_ms, retry_after_s * 1000 if retry_after_s is not None else None) if value
     ]

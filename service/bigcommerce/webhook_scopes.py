@@ -113,7 +113,18 @@ WILDCARD_SCOPES: tuple[str, ...] = (
     "store/inventory/location/metafield/*",
     "store/channel/*",
 )
+OTHER_FAMILY = "other"
+FAMILIES: frozenset[str] = frozenset(scope.split("/")[1] for scope in (*STORE_SCOPES, *WILDCARD_SCOPES))
 CHANNEL_SCOPE = re.compile(r"^store/channel/\d+/[A-Za-z/]+(\*|[A-Za-z]+)$")
+
+
+def family_of(scope: str) -> str:
+    """The family of a scope: `order` for store/order/statusUpdated, `channel` for store/channel/1/...,
+    `other` for anything else. A bounded label for metrics and charts, never a value from the wire."""
+    parts = scope.split("/", 2)
+    if len(parts) >= 2 and parts[0] == "store" and parts[1] in FAMILIES:
+        return parts[1]
+    return OTHER_FAMILY
 
 
 def is_documented(scope: str) -> bool:

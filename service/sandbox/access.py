@@ -6,11 +6,21 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+# The OAuth scope families endpoints need (reads accept the `_read_only` form, writes need these).
+PRODUCTS, ORDERS, CUSTOMERS, CARTS = (
+    "store_v2_products",
+    "store_v2_orders",
+    "store_v2_customers",
+    "store_cart",
+)
+CHECKOUTS, INFORMATION = "store_checkout", "store_v2_information"
+TRANSACTIONS, CHANNELS = "store_v2_transactions", "store_channel_settings"
 ALL_SCOPES = (
     "store_v2_products",
     "store_v2_orders",
     "store_v2_customers",
     "store_cart",
+    "store_checkout",
     "store_v2_information",
     "store_v2_transactions",
     "store_channel_settings",

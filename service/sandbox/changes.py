@@ -6,36 +6,31 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from service.sandbox.data import (
-    ORDER_STATUSES,
-    Record,
-    StoreData,
-    add_line_item,
-    iso,
-    new_cart,
-    rfc2822,
-)
+from service.sandbox.data import Record, StoreData, add_line_item, iso, new_cart
 from service.sandbox.errors import ChangeError
+from service.sandbox.fields import INVALID, NUMBER, Field, checked, field_errors
+from service.sandbox.orders import ORDER_STATUSES, rfc2822
 
 Event = tuple[str, Any]
-PRODUCT_FIELDS: dict[str, type | tuple[type, ...]] = {
-    "name": str,
-    "type": str,
-    "sku": str,
-    "description": str,
-    "weight": (int, float),
-    "price": (int, float),
-    "sale_price": (int, float),
-    "inventory_level": int,
-    "inventory_tracking": str,
-    "is_visible": bool,
-    "availability": str,
-    "is_featured": bool,
-    "warranty": str,
-    "brand_id": int,
-    "categories": list,
+INT32 = 2_147_483_647
+# The writable product fields the sandbox models, with the bounds of the published request schema.
+PRODUCT_FIELDS: dict[str, Field] = {
+    "name": Field(str, max_length=250),
+    "type": Field(str, choices=("physical", "digital")),
+    "sku": Field(str, max_length=255),
+    "description": Field(str),
+    "weight": Field(NUMBER, minimum=0, maximum=9_999_999_999),
+    "price": Field(NUMBER, minimum=0),
+    "sale_price": Field(NUMBER, minimum=0),
+    "inventory_level": Field(int, minimum=0, maximum=INT32),
+    "inventory_tracking": Field(str, choices=("none", "product", "variant")),
+    "is_visible": Field(bool),
+    "availability": Field(str, choices=("available", "disabled", "preorder")),
+    "is_featured": Field(bool),
+    "warranty": Field(str, max_length=65535),
+    "brand_id": Field(int, minimum=0, maximum=1_000_000_000),
+    "categories": Field(list, max_length=1000, items=int),
 }
-PRODUCT_TYPES = ("physical", "digital")
 
 
 def now() -> datetime:
@@ -86,7 +81,7 @@ def create_product(store: StoreData, fields: Any) -> tuple[Record, list[Event]]:
 
 def update_product(store: StoreData, product_id: int, fields: Any) -> tuple[Record, list[Event]]:
     """Update a product; fires product/updated, and inventory/updated when the level changed."""
-    product = _get(store.products, product_id, "product")
+    product = get_record(store.products, product_id, "product")
     fields = _product_fields(fields, required=())
     if not fields:
         raise ChangeError(422, "No updatable fields", {"data": "provide at least one product field"})
@@ -103,14 +98,14 @@ def update_product(store: StoreData, product_id: int, fields: Any) -> tuple[Reco
 
 def delete_product(store: StoreData, product_id: int) -> list[Event]:
     """Remove a product; later reads answer 404."""
-    _get(store.products, product_id, "product")
+    get_record(store.products, product_id, "product")
     del store.products[product_id]
     return [("store/product/deleted", {"type": "product", "id": product_id})]
 
 
 def update_variant(store: StoreData, product_id: int, variant_id: int, fields: dict[str, Any]) -> list[Event]:
     """Change a variant (price, inventory); fires sku/updated and sku/inventory/updated when stock changed."""
-    product = _get(store.products, product_id, "product")
+    product = get_record(store.products, product_id, "product")
     variant = next((v for v in product["variants"] if v["id"] == variant_id), None)
     if variant is None:
         raise ChangeError(404, f"Variant {variant_id} not found")
@@ -126,20 +121,25 @@ def update_variant(store: StoreData, product_id: int, variant_id: int, fields: d
     return events
 
 
+ORDER_UPDATE_FIELDS: dict[str, Field] = {
+    "status_id": Field(int, choices=tuple(ORDER_STATUSES)),
+    "staff_notes": Field(str, max_length=65535),
+    "customer_message": Field(str),
+    "payment_method": Field(str),
+    "customer_id": Field(int, minimum=0),
+    "external_source": Field(str, nullable=True),
+}
+
+
 def update_order(store: StoreData, order_id: int, fields: Any) -> tuple[Record, list[Event]]:
     """Update an order's status and/or notes; a status change also fires statusUpdated with both ids."""
-    order = _get(store.orders, order_id, "order", v2=True)
+    order = get_record(store.orders, order_id, "order", v2=True)
     if not isinstance(fields, dict) or not fields:
         raise ChangeError(400, "The request body is empty", {"body": "provide status_id or staff_notes"})
-    status_id = fields.get("status_id", order["status_id"])
-    if not isinstance(status_id, int) or isinstance(status_id, bool) or status_id not in ORDER_STATUSES:
-        raise ChangeError(
-            400, "The field 'status_id' is invalid.", {"status_id": "The field 'status_id' is invalid."}
-        )
-    previous = order["status_id"]
-    for key in ("staff_notes", "customer_message"):
-        if key in fields:
-            order[key] = str(fields[key])
+    body = checked(fields, ORDER_UPDATE_FIELDS)
+    previous: int = order["status_id"]
+    status_id: int = body["status_id"] if "status_id" in body else previous
+    order.update({k: v for k, v in body.items() if k != "status_id"})
     order.update(status_id=status_id, status=ORDER_STATUSES[status_id], date_modified=rfc2822(now()))
     events: list[Event] = [("store/order/updated", {"type": "order", "id": order_id})]
     if status_id != previous:
@@ -179,21 +179,48 @@ def create_customer(store: StoreData, fields: Any) -> tuple[Record, list[Event]]
 
 def update_customer(store: StoreData, customer_id: int, fields: dict[str, Any]) -> list[Event]:
     """Change a customer's details; fires customer/updated."""
-    customer = _get(store.customers, customer_id, "customer")
+    customer = get_record(store.customers, customer_id, "customer")
     customer.update(fields, date_modified=iso(now()))
     return [("store/customer/updated", {"type": "customer", "id": customer_id})]
 
 
+CART_FIELDS: dict[str, Field] = {
+    "customer_id": Field(int, minimum=0),
+    "line_items": Field(list, items=dict),
+    "channel_id": Field(int, minimum=1),
+    "currency": Field(dict),
+    "locale": Field(str),
+}
+ITEM_FIELDS: dict[str, Field] = {
+    "product_id": Field(int),
+    "variant_id": Field(int),
+    "quantity": Field(int, minimum=1),
+    "list_price": Field(NUMBER, minimum=0),
+    "name": Field(str, max_length=250),
+    "option_selections": Field(list, items=dict),
+}
+
+
+def _cart_items(fields: Any, allowed: dict[str, Field]) -> list[dict[str, Any]]:
+    body = checked(fields, allowed, required=("line_items",))
+    errors: dict[str, str] = {}
+    for index, item in enumerate(body["line_items"]):
+        errors.update(field_errors(item, ITEM_FIELDS, ("product_id",), where=f"line_items[{index}]."))
+    if not body["line_items"]:
+        errors["line_items"] = "at least one line item is required"
+    if errors:
+        raise ChangeError(422, INVALID, errors)
+    items: list[dict[str, Any]] = body["line_items"]
+    return items
+
+
 def create_cart(store: StoreData, fields: Any) -> tuple[Record, list[Event]]:
     """Create a cart with line items; cart/created also fires cart/updated, as documented."""
-    items = fields.get("line_items") if isinstance(fields, dict) else None
-    if not isinstance(items, list) or not items:
-        raise ChangeError(
-            422, "Missing Required Fields", {"line_items": "at least one line item is required"}
-        )
+    items = _cart_items(fields, CART_FIELDS)
     product, variant, quantity = _line(store, items[0])
     cart_id = str(uuid.uuid4())
     cart = new_cart(store, int(fields.get("customer_id", 0)), product, variant, quantity, cart_id=cart_id)
+    cart["channel_id"] = fields.get("channel_id", 1)
     for extra in items[1:]:
         add_line_item(cart, *_line(store, extra), item_id=str(uuid.uuid4()))
     data = {"type": "cart", "id": cart_id}
@@ -202,15 +229,12 @@ def create_cart(store: StoreData, fields: Any) -> tuple[Record, list[Event]]:
 
 def add_cart_items(store: StoreData, cart_id: str, fields: Any) -> tuple[Record, list[Event]]:
     """Add line items to a cart; fires lineItem/created per item and cart/updated."""
-    cart = _get(store.carts, cart_id, "cart")
-    items = fields.get("line_items") if isinstance(fields, dict) else None
-    if not isinstance(items, list) or not items:
-        raise ChangeError(
-            422, "Missing Required Fields", {"line_items": "at least one line item is required"}
-        )
+    cart = get_record(store.carts, cart_id, "cart")
+    items = _cart_items(fields, {"line_items": CART_FIELDS["line_items"]})
+    lines = [_line(store, entry) for entry in items]
     events: list[Event] = []
-    for entry in items:
-        item = add_line_item(cart, *_line(store, entry), item_id=str(uuid.uuid4()))
+    for line in lines:
+        item = add_line_item(cart, *line, item_id=str(uuid.uuid4()))
         events.append(
             ("store/cart/lineItem/created", {"type": "cart_line_item", "id": item["id"], "cartId": cart_id})
         )
@@ -237,26 +261,36 @@ def _line(store: StoreData, entry: Any) -> tuple[Record, Record, int]:
 
 
 def _product_fields(fields: Any, required: tuple[str, ...]) -> dict[str, Any]:
-    if not isinstance(fields, dict):
-        raise ChangeError(422, "JSON data is missing or invalid", {"body": "must be a JSON object"})
-    errors = {name: f"{name} is required" for name in required if name not in fields}
-    for name, value in fields.items():
-        expected = PRODUCT_FIELDS.get(name)
-        if expected is not None and (
-            not isinstance(value, expected) or (isinstance(value, bool) and expected is not bool)
-        ):
-            errors[name] = f"{name} has the wrong type"
-    if "type" in fields and fields["type"] not in PRODUCT_TYPES:
-        errors["type"] = "type must be physical or digital"
-    if isinstance(fields.get("price"), int | float) and fields["price"] < 0:
-        errors["price"] = "price must not be negative"
-    if errors:
-        raise ChangeError(422, "JSON data is missing or invalid", errors)
-    return {k: v for k, v in fields.items() if k in PRODUCT_FIELDS}
+    checked(fields, PRODUCT_FIELDS, required)
+    if isinstance(fields.get("name"), str) and not fields["name"].strip():
+        raise ChangeError(422, INVALID, {"name": "name must not be empty"})
+    return dict(fields)
 
 
-def _get(records: dict[Any, Record], key: Any, kind: str, v2: bool = False) -> Record:
+def get_record(records: dict[Any, Record], key: Any, kind: str, v2: bool = False) -> Record:
+    """The record under `key`, or a 404 in the generation's wording."""
     record = records.get(key)
     if record is None:
         raise ChangeError(404, "The requested resource was not found." if v2 else f"The {kind} was not found")
     return record
+
+
+def change_many(
+    store: StoreData, products: int = 0, orders: int = 0, customers: int = 0
+) -> tuple[dict[str, list[int]], list[Event]]:
+    """Change the first `products`, `orders` and `customers` records (by id) as ordinary writes would: a
+    product's price, an order's staff notes, a customer's notes; the ids changed and the events fired."""
+    changed: dict[str, list[int]] = {"products": [], "orders": [], "customers": []}
+    events: list[Event] = []
+    stamp = now().strftime("%H:%M:%S.%f")
+    for product_id in sorted(store.products)[:products]:
+        price = round(float(store.products[product_id]["price"]) + 0.01, 2)
+        events.extend(update_product(store, product_id, {"price": price})[1])
+        changed["products"].append(product_id)
+    for order_id in sorted(store.orders)[:orders]:
+        events.extend(update_order(store, order_id, {"staff_notes": f"bulk change {stamp}"})[1])
+        changed["orders"].append(order_id)
+    for customer_id in sorted(store.customers)[:customers]:
+        events.extend(update_customer(store, customer_id, {"notes": f"bulk change {stamp}"}))
+        changed["customers"].append(customer_id)
+    return changed, events

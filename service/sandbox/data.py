@@ -8,6 +8,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from service.sandbox.orders import (
+    new_order,
+    order_coupon,
+    order_line,
+    rfc2822,
+    shipping_address,
+    v2_address,
+)
+
 Record = dict[str, Any]
 
 BRANDS = (
@@ -75,29 +84,7 @@ LAST_NAMES = (
     "Walsh",
 )
 CITIES = (("Austin", "Texas", "78701"), ("Portland", "Oregon", "97205"), ("Denver", "Colorado", "80202"))
-ORDER_STATUSES = {
-    0: "Incomplete",
-    1: "Pending",
-    2: "Shipped",
-    3: "Partially Shipped",
-    4: "Refunded",
-    5: "Cancelled",
-    6: "Declined",
-    7: "Awaiting Payment",
-    8: "Awaiting Pickup",
-    9: "Awaiting Shipment",
-    10: "Completed",
-    11: "Awaiting Fulfillment",
-    12: "Manual Verification Required",
-    13: "Disputed",
-    14: "Partially Refunded",
-}
 EPOCH = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
-
-
-def rfc2822(moment: datetime) -> str:
-    """v2 dates look like 'Tue, 05 Jan 2026 09:00:00 +0000'."""
-    return moment.strftime("%a, %d %b %Y %H:%M:%S +0000")
 
 
 def iso(moment: datetime) -> str:
@@ -119,6 +106,7 @@ class StoreData:
     orders: dict[int, Record] = field(default_factory=dict)
     order_products: dict[int, list[Record]] = field(default_factory=dict)
     order_addresses: dict[int, list[Record]] = field(default_factory=dict)
+    order_coupons: dict[int, list[Record]] = field(default_factory=dict)
     shipments: dict[int, list[Record]] = field(default_factory=dict)
     messages: dict[int, list[Record]] = field(default_factory=dict)
     refunds: dict[int, Record] = field(default_factory=dict)
@@ -177,6 +165,8 @@ def generate_store(
         "platform": "bigcommerce",
         "status": "active",
         "is_listable_from_ui": True,
+        "date_created": iso(EPOCH),
+        "date_modified": iso(EPOCH),
     }
     for name in BRANDS:
         brand_id = data.new_id("brand")
@@ -186,7 +176,7 @@ def generate_store(
             "page_title": name,
             "meta_keywords": [],
             "image_url": "",
-            "custom_url": {"url": f"/brands/{_slug(name)}/"},
+            "custom_url": {"url": f"/brands/{slug(name)}/", "is_customized": False},
         }
     _categories(data)
     for _ in range(products):
@@ -233,7 +223,10 @@ def generate_store(
             "product_id": variant["product_id"],
             "currency": "USD",
             "price": round(variant["price"] * 0.8, 2),
+            "calculated_price": round(variant["price"] * 0.8, 2),
             "sku": variant["sku"],
+            "date_created": iso(EPOCH),
+            "date_modified": iso(EPOCH),
         }
     data.price_assignments.append(
         {"id": 1, "price_list_id": price_list_id, "customer_group_id": 0, "channel_id": 1}
@@ -287,7 +280,7 @@ def _category(category_id: int, parent_id: int, name: str) -> Record:
         "tree_id": 1,
         "name": name,
         "is_visible": True,
-        "url": {"path": f"/{_slug(name)}/", "is_customized": False},
+        "url": {"path": f"/{slug(name)}/", "is_customized": False},
         "sort_order": 0,
     }
 
@@ -312,7 +305,12 @@ def _product(data: StoreData, rng: random.Random) -> Record:
                 "calculated_price": price,
                 "inventory_level": rng.randint(0, 80),
                 "weight": 1.0,
-                "option_values": [{"id": variant_id, "label": size, "option_display_name": "Size"}],
+                "calculated_weight": 1.0,
+                "sku_id": variant_id,
+                "purchasing_disabled": False,
+                "option_values": [
+                    {"id": variant_id, "option_id": 1, "label": size, "option_display_name": "Size"}
+                ],
             }
         )
     product = {
@@ -332,7 +330,7 @@ def _product(data: StoreData, rng: random.Random) -> Record:
         "availability": rng.choice(["available"] * 4 + ["preorder"]),
         "is_featured": rng.random() < 0.1,
         "warranty": "",
-        "custom_url": {"url": f"/{_slug(name)}/"},
+        "custom_url": {"url": f"/{slug(name)}/"},
         "date_created": iso(EPOCH),
         "date_modified": iso(EPOCH),
         "variants": variants,
@@ -359,7 +357,7 @@ def _customer(data: StoreData, rng: random.Random) -> Record:
         "first_name": first,
         "last_name": last,
         "company": "",
-        "phone": f"555-01{customer_id:02d}",
+        "phone": f"+1512555{customer_id:04d}",
         "customer_group_id": 0,
         "notes": "",
         "accepts_product_review_abandoned_cart_emails": True,
@@ -404,57 +402,22 @@ def _order(data: StoreData, rng: random.Random) -> None:
     lines = []
     for product in rng.sample(list(data.products.values()), rng.randint(1, 3)):
         variant = rng.choice(product["variants"])
-        quantity = rng.randint(1, 3)
-        lines.append(
-            {
-                "id": data.new_id("order_product"),
-                "order_id": order_id,
-                "product_id": product["id"],
-                "variant_id": variant["id"],
-                "name": product["name"],
-                "sku": variant["sku"],
-                "quantity": quantity,
-                "base_price": f"{variant['price']:.4f}",
-                "total_inc_tax": f"{variant['price'] * quantity:.4f}",
-            }
-        )
+        lines.append(order_line(data, order_id, product, variant, rng.randint(1, 3)))
     subtotal = sum(float(line["total_inc_tax"]) for line in lines)
     address = next(a for a in data.addresses.values() if a["customer_id"] == customer["id"])
-    data.orders[order_id] = {
-        "id": order_id,
-        "customer_id": customer["id"],
-        "date_created": rfc2822(created),
-        "date_modified": rfc2822(created),
-        "status_id": status_id,
-        "status": ORDER_STATUSES[status_id],
-        "subtotal_inc_tax": f"{subtotal:.4f}",
-        "total_inc_tax": f"{subtotal + 7.5:.4f}",
-        "shipping_cost_inc_tax": "7.5000",
-        "items_total": sum(line["quantity"] for line in lines),
-        "payment_method": "Credit Card",
-        "currency_code": "USD",
-        "staff_notes": "",
-        "customer_message": "",
-        "channel_id": 1,
-        "is_deleted": False,
-        "billing_address": {k: address[k] for k in ("first_name", "last_name", "city", "state_or_province")}
-        | {"email": customer["email"]},
-        "products": {
-            "url": f"https://api.bigcommerce.com/stores/{data.store_hash}/v2/orders/{order_id}/products",
-            "resource": f"/orders/{order_id}/products",
-        },
-    }
+    order = new_order(
+        data,
+        order_id,
+        lines,
+        v2_address(address, customer["email"]),
+        created,
+        customer_id=customer["id"],
+        status_id=status_id,
+    )
     data.order_products[order_id] = lines
-    data.order_addresses[order_id] = [
-        {
-            "id": data.new_id("shipping_address"),
-            "order_id": order_id,
-            **{
-                k: address[k]
-                for k in ("first_name", "last_name", "city", "state_or_province", "postal_code", "country")
-            },
-        }
-    ]
+    data.order_addresses[order_id] = [shipping_address(data, order, order["items_total"])]
+    if order_id % 5 == 0:  # every fifth order used a coupon (no draw from rng: the seed's store is unchanged)
+        order_coupon(data, order, "SAVE10", 10.0)
     data.shipments[order_id] = []
     if status_id in (2, 10):
         shipment_id = data.new_id("shipment")
@@ -485,7 +448,7 @@ def _order(data: StoreData, rng: random.Random) -> None:
     data.transactions[order_id] = [
         {
             "id": data.new_id("transaction"),
-            "order_id": order_id,
+            "order_id": str(order_id),  # a string in the v3 transactions schema
             "event": "purchase",
             "method": "credit_card",
             "amount": round(subtotal + 7.5, 2),
@@ -523,9 +486,17 @@ def new_cart(
         "id": cart_id,
         "customer_id": customer_id,
         "channel_id": 1,
+        "email": "",
         "currency": {"code": "USD"},
+        "tax_included": False,
         "base_amount": 0.0,
+        "discount_amount": 0.0,
+        "manual_discount_amount": 0.0,
         "cart_amount": 0.0,
+        "coupons": [],
+        "discounts": [],
+        "locale": "en",
+        "version": 1,
         "created_time": iso(EPOCH),
         "updated_time": iso(EPOCH),
         "line_items": {
@@ -562,5 +533,6 @@ def _uuid(rng: random.Random) -> str:
     return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
 
-def _slug(text: str) -> str:
+def slug(text: str) -> str:
+    """A URL path segment made from a name."""
     return "-".join(text.lower().replace("&", "and").split())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import enum
 import hashlib
 import json
 import time
@@ -29,17 +30,27 @@ BLOCKLIST_MIN_SUCCESS_RATIO = 0.9
 BLOCKLIST_DURATION_SECONDS = 180
 DELIVERY_EXCEPTION_INTERVAL_SECONDS = 600
 DEFAULT_TIMEOUT_SECONDS = 10.0
+# Attempts in flight at once (the rest wait their turn): thousands of retries of an outage must not queue
+# inside the HTTP client's connection pool, whose bookkeeping grows with its waiters and starves the API.
+MAX_ATTEMPTS_IN_FLIGHT = 64
 STORE_ID = "1000001"
 
 
-def callback_body(scope: str, store_hash: str, data: Any, created_at: int) -> bytes:
+class RetryTimestamp(enum.StrEnum):
+    """Which `webhook-timestamp` a retried delivery is signed with (BigCommerce does not document it)."""
+
+    FRESH = "fresh"  # each attempt's own time, as Standard Webhooks says
+    ORIGINAL = "original"  # the first attempt's time, kept on every retry
+
+
+def callback_body(scope: str, store_hash: str, data: Any, created_at: int, store_id: str = STORE_ID) -> bytes:
     """The thin payload, with a SHA-1 `hash` of the event metadata (the same on every retry)."""
     digest = hashlib.sha1(  # noqa: S324 (BigCommerce's documented event hash, not a security primitive)
         json.dumps([scope, data, created_at, uuid.uuid4().hex], sort_keys=True).encode()
     ).hexdigest()
     payload = {
         "scope": scope,
-        "store_id": STORE_ID,
+        "store_id": store_id,
         "data": data,
         "hash": digest,
         "created_at": created_at,
@@ -60,8 +71,18 @@ class DomainHealth:
     """Outcomes per client + destination domain over the sliding window, and any block in force."""
 
     outcomes: deque[tuple[float, bool]] = field(default_factory=deque)
+    url: str = ""  # the domain as /v3/hooks/admin lists it: scheme://host
     blocked_until: float = 0.0
     reasons: list[dict[str, Any]] = field(default_factory=list)
+
+    def count_failure(self, description: str, at: int) -> None:
+        """One more failure of this kind (admin lists each kind once, with its count and latest time)."""
+        for reason in self.reasons:
+            if reason["failure_description"] == description:
+                reason["count"] += 1
+                reason["timestamp"] = at
+                return
+        self.reasons.append({"failure_description": description, "count": 1, "timestamp": at})
 
 
 @dataclass
@@ -71,7 +92,11 @@ class Deliverer:
     Parameters:
       registry: the store's hooks.
       accounts: client id → API account (its client secret signs the callbacks).
+      store_id: the numeric id callbacks carry in `store_id` (one per store).
       time_scale: how much faster than real time the schedule, windows and blocks run (1 = real).
+      retry_timestamp: whether retries are signed with a fresh timestamp or the first attempt's. An
+        original timestamp is as old as the schedule up to that retry, with or without a time scale, so
+        the receiver sees the age a real retry would have (the last retry of the 48 h schedule is 48 h old).
     """
 
     registry: HookRegistry
@@ -79,11 +104,14 @@ class Deliverer:
     time_scale: float = 1.0
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
     clock: Callable[[], float] = time.time
+    retry_timestamp: RetryTimestamp = RetryTimestamp.FRESH
+    store_id: str = STORE_ID
     attempts: list[dict[str, Any]] = field(default_factory=list)
     domains: dict[tuple[str, str], DomainHealth] = field(default_factory=dict)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _last_exception_notice: dict[str, float] = field(default_factory=dict)
     _client: httpx.AsyncClient | None = None
+    _slots: asyncio.Semaphore | None = None
 
     def fire(self, scope: str, data: Any, client_id: str | None = None) -> int:
         """Deliver one event to every active hook subscribed to it (of one client, when given)."""
@@ -94,7 +122,7 @@ class Deliverer:
             if (hook.scope == DELIVERY_EXCEPTION_SCOPE) == wants_exception_hook
             and client_id in (None, hook.client_id)
         ]
-        body = callback_body(scope, self.registry.store_hash, data, int(self.clock()))
+        body = callback_body(scope, self.registry.store_hash, data, int(self.clock()), self.store_id)
         for hook in hooks:
             task = asyncio.get_running_loop().create_task(
                 self._deliver(hook, scope, body, f"msg_{uuid.uuid4().hex}")
@@ -117,11 +145,12 @@ class Deliverer:
             await self._client.aclose()
 
     def blocked_domains(self, client_id: str) -> list[dict[str, Any]]:
-        """Blocked destinations of a client with seconds left, as /v3/hooks/admin lists them."""
+        """Blocked destinations of a client with seconds left, as /v3/hooks/admin lists them (the domain as
+        a URL, `https://hooks.example.com`; seconds left in BigCommerce's time, i.e. scaled)."""
         now = self.clock()
         return [
             {
-                "destination": domain,
+                "destination": health.url or domain,
                 "time_left": int((health.blocked_until - now) * self.time_scale),
                 "reasons": health.reasons[-5:],
             }
@@ -130,9 +159,10 @@ class Deliverer:
         ]
 
     async def _deliver(self, hook: Hook, scope: str, body: bytes, webhook_id: str) -> None:
+        generation = hook.deactivations
         for attempt in range(len(RETRY_SCHEDULE_SECONDS) + 1):
-            if not hook.is_active and attempt > 0:
-                return
+            if attempt > 0 and (not hook.is_active or hook.deactivations != generation):
+                return  # a deactivated hook's pending retries are dropped, even once it is active again
             outcome = await self._attempt(hook, scope, body, webhook_id, attempt)
             if outcome == "delivered":
                 return
@@ -146,10 +176,25 @@ class Deliverer:
             hook, 90002, f"All attempts are exhausted. The hook {hook.id} is going to be disabled."
         )
 
+    def signed_at(self, attempt: int, now: float) -> float:
+        """The time attempt number `attempt` (0 = the first), made at `now`, is signed with.
+
+        An original timestamp is as old as the retry schedule up to this attempt, whatever the time scale
+        (scaling the real time elapsed instead would also scale the sandbox's own delays, turning a few
+        milliseconds of a busy machine into seconds).
+        """
+        if self.retry_timestamp is RetryTimestamp.FRESH:
+            return now
+        return now - sum(RETRY_SCHEDULE_SECONDS[:attempt])
+
     async def _attempt(self, hook: Hook, scope: str, body: bytes, webhook_id: str, attempt: int) -> str:
-        domain = urlsplit(hook.destination).hostname or ""
-        health = self.domains.setdefault((hook.client_id, domain), DomainHealth())
+        parts = urlsplit(hook.destination)
+        domain = parts.hostname or ""
+        health = self.domains.setdefault(
+            (hook.client_id, domain), DomainHealth(url=f"{parts.scheme}://{domain}")
+        )
         now = self.clock()
+        signed_at = self.signed_at(attempt, now)
         record: dict[str, Any] = {
             "hook_id": hook.id,
             "scope": scope,
@@ -157,6 +202,7 @@ class Deliverer:
             "attempt": attempt,
             "destination": hook.destination,
             "at": now,
+            "signed_at": int(signed_at),
         }
         if health.blocked_until > now:
             record["outcome"] = "blocked"
@@ -166,10 +212,13 @@ class Deliverer:
         headers = {
             "content-type": "application/json",
             **(hook.headers or {}),
-            **sign_headers(account.client_secret, webhook_id, body, now),
+            **sign_headers(account.client_secret, webhook_id, body, signed_at),
         }
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(MAX_ATTEMPTS_IN_FLIGHT)
         try:
-            response = await self._http().post(hook.destination, content=body, headers=headers)
+            async with self._slots:
+                response = await self._http().post(hook.destination, content=body, headers=headers)
             ok, record["status"] = 200 <= response.status_code < 300, response.status_code
         except httpx.HTTPError as error:
             ok, record["error"] = False, type(error).__name__
@@ -187,7 +236,7 @@ class Deliverer:
         if ok:
             return
         failure = f"status {record['status']}" if "status" in record else record.get("error", "error")
-        health.reasons.append({"failure_description": failure, "count": 1, "timestamp": int(now)})
+        health.count_failure(str(failure), int(now))
         self._notify_exception(
             hook, 90001, f"Non-200 response received when delivering to {hook.destination}, will retry"
         )

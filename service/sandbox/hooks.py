@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from service.bigcommerce.webhook_scopes import close_matches, is_documented, matches
 from service.sandbox.errors import HookError
+from service.sandbox.scopes import close_matches, is_documented, matches
 
 MAX_HOOKS_PER_CLIENT_SCOPE = 10
 DELIVERY_EXCEPTION_SCOPE = "store/hook/deliveryException"
@@ -30,6 +30,7 @@ class Hook:
     created_at: int
     updated_at: int
     status: str = "active"
+    deactivations: int = 0  # deliveries pending when a hook is deactivated are dropped, even if reactivated
 
     def public(self) -> dict[str, Any]:
         """The hook as /v3/hooks returns it (events_history_enabled is still returned, always false)."""
@@ -133,6 +134,7 @@ class HookRegistry:
         """Switch a hook off after its retries are exhausted, and record the notification email."""
         hook.is_active = False
         hook.status = "deactivated"
+        hook.deactivations += 1
         hook.updated_at = int(self.clock())
         self.notifications.append(
             {

@@ -6,7 +6,7 @@ import json
 import math
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parsedate_to_datetime
@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from service.sandbox.access import ApiAccount
+from service.sandbox.channel_events import with_channel_events
 from service.sandbox.data import Record, StoreData
 from service.sandbox.delivery import Deliverer
 from service.sandbox.errors import ApiFailure, SandboxError
@@ -25,6 +26,7 @@ from service.sandbox.quota import RollingQuota
 ERROR_TYPE = "https://developer.bigcommerce.com/api-docs/getting-started/api-status-codes"
 MAX_LIMIT = 250
 DEFAULT_LIMIT = 50
+DEFAULT_BULK_SECONDS_PER_RECORD = 0.002
 
 
 @dataclass
@@ -47,13 +49,27 @@ class SandboxState:
     hooks: HookRegistry
     deliverer: Deliverer
     faults: list[Fault] = field(default_factory=list)
+    # Bulk jobs in progress (one price-list record upsert at a time) and how long each record takes.
+    running: set[str] = field(default_factory=set)
+    bulk_seconds_per_record: float = DEFAULT_BULK_SECONDS_PER_RECORD
     calls: dict[str, int] = field(default_factory=dict)
     # The latest API requests served (after the quota), for tests that check what was fetched when.
     requests: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=REQUEST_LOG_SIZE))
+    # The latest webhook events the API's writes fired, in order (GET /_sandbox/events).
+    fired: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=REQUEST_LOG_SIZE))
 
 
 REQUEST_LOG_SIZE = 20_000
 Handler = Callable[[Request, ApiAccount], Awaitable[Any]]
+# A module-level endpoint: the request and the store it serves (see `routes.py`).
+StoreHandler = Callable[[Request, SandboxState], Awaitable[Any]]
+
+
+def fire(state: SandboxState, events: Iterable[tuple[str, Any]]) -> None:
+    """Deliver the webhooks a write fired to the hooks subscribed to them."""
+    for scope, data in with_channel_events(state.store, events):
+        state.fired.append({"scope": scope, "data": data})
+        state.deliverer.fire(scope, data)
 
 
 def endpoint(
@@ -75,7 +91,7 @@ def endpoint(
         state.calls[path] = state.calls.get(path, 0) + 1
         state.requests.append(
             {"at_ms": time.time_ns() // 1_000_000, "method": request.method, "path": path,
-             "query": dict(request.query_params)}
+             "query": dict(request.query_params), "client_id": account.client_id, "token": account.token}
         )  # fmt: skip
         try:
             if not (account.can_write(scope) if write else account.can_read(scope)):
@@ -90,6 +106,8 @@ def endpoint(
                     )
                 return injected
             result = await handler(request, account)
+            if isinstance(result, dict) and "data" in result:
+                result = {**result, "data": chosen_fields(request, result["data"])}
             response: Response = result if isinstance(result, Response) else json_response(result)
         except SandboxError as failure:
             response = error_response(failure.status, failure.title, v2, failure.errors)
@@ -97,6 +115,24 @@ def endpoint(
         return response
 
     return run
+
+
+def chosen_fields(request: Request, data: Any) -> Any:
+    """v3 `include_fields` / `exclude_fields`: the listed fields (and the id always), or all but those."""
+    q = request.query_params
+    include = set(filter(None, q.get("include_fields", "").split(",")))
+    exclude = set(filter(None, q.get("exclude_fields", "").split(",")))
+    if not include and not exclude:
+        return data
+    if isinstance(data, list):
+        return [chosen_fields(request, item) for item in data]
+    if not isinstance(data, dict):
+        return data
+    return {
+        k: v
+        for k, v in data.items()
+        if (k == "id" or not include or k in include) and (k == "id" or k not in exclude)
+    }
 
 
 def _injected_fault(state: SandboxState, path: str) -> Fault | None:
@@ -167,6 +203,11 @@ def v3_list(request: Request, items: list[Any]) -> dict[str, Any]:
     return {"data": chunk, "meta": {"pagination": pagination}}
 
 
+def api_base(request: Request, state: SandboxState) -> str:
+    """This store's API root as the client reached it (resource links point at the store that answered)."""
+    return f"{request.url.scheme}://{request.url.netloc}/stores/{state.store.store_hash}"
+
+
 def v2_list(request: Request, items: list[Any]) -> list[Any] | None:
     """A v2 list page: a flat array, or None (204) when the page is empty."""
     page, limit = page_params(request)
@@ -188,6 +229,11 @@ def int_list(request: Request, name: str) -> list[int] | None:
         return [int(part) for part in raw.split(",") if part.strip()]
     except ValueError:
         raise ApiFailure(422, "Invalid filter", {name: "must be comma-separated integers"}) from None
+
+
+def includes(request: Request) -> set[str]:
+    """The names listed in `?include=a,b` (sub-resources to embed)."""
+    return set(filter(None, request.query_params.get("include", "").split(",")))
 
 
 def path_int(request: Request, name: str) -> int:
@@ -217,7 +263,27 @@ def parse_date(value: str) -> datetime:
         raise ApiFailure(400, f"The date '{value}' is invalid.") from None
 
 
+def id_in(ids: Collection[int] | None, field: str = "id") -> Callable[[Record], bool] | None:
+    """The condition "record[field] is one of `ids`", or None (no condition) when no ids were asked for."""
+    return None if ids is None else (lambda record: record[field] in ids)
+
+
 def keep(items: Iterable[Record], **conditions: Callable[[Record], bool] | None) -> list[Record]:
     """Items passing every given condition (None conditions are skipped)."""
     active = [condition for condition in conditions.values() if condition is not None]
     return [item for item in items if all(condition(item) for condition in active)]
+
+
+def unrouted(state: SandboxState) -> Callable[[Request, Exception], Awaitable[Response]]:
+    """The answer to a path or method the store does not serve: the generation's JSON error, with the
+    rate-limit headers every answer carries (the call counts against the quota, as on the platform)."""
+
+    async def answer(request: Request, error: Exception) -> Response:
+        status = getattr(error, "status_code", 404)
+        title = "The requested resource was not found." if status == 404 else "Method not allowed"
+        allowed, limit_headers = state.quota.try_acquire()
+        response = error_response(status if allowed else 429, title, "/v2/" in request.url.path)
+        response.headers.update(limit_headers)
+        return response
+
+    return answer

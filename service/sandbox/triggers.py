@@ -8,10 +8,11 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from service.bigcommerce.webhook_scopes import STORE_SCOPES, close_matches
 from service.sandbox import changes
 from service.sandbox.changes import Event
-from service.sandbox.data import Record, StoreData, add_line_item, iso, new_cart, rfc2822
+from service.sandbox.data import Record, StoreData, add_line_item, iso, new_cart
+from service.sandbox.orders import rfc2822
+from service.sandbox.scopes import STORE_SCOPES, close_matches
 
 
 class TriggerError(Exception):
@@ -101,7 +102,7 @@ def _orders(store: StoreData, scope: str, record_id: Any) -> list[Event]:
         store.transactions.setdefault(order["id"], []).append(
             {
                 "id": transaction_id,
-                "order_id": order["id"],
+                "order_id": str(order["id"]),
                 "event": "capture",
                 "amount": 10.0,
                 "status": "ok",
@@ -333,7 +334,7 @@ def _metafields(store: StoreData, scope: str, record_id: Any) -> list[Event]:
         "channel": store.channels,
     }
     resource_id = record_id if record_id is not None else next(iter(resources[owner]))
-    existing = store.metafields.get(f"{owner}:{resource_id}", {})
+    existing = store.metafields.setdefault(f"{owner}:{resource_id}", {})
     if scope.endswith("/created") or not existing:
         metafield = store.add_metafield(
             owner, resource_id, f"key{store.next_ids.get('metafield', 0) + 1}", "v1"
@@ -348,6 +349,10 @@ def _metafields(store: StoreData, scope: str, record_id: Any) -> list[Event]:
     return [(scope, {**data, "resource_type": owner} if scope.startswith("store/metafield/") else data)]
 
 
+# The callback schema names it currency_code, the docs currency; the receiver takes either: send both.
+USD = {"currency_code": "USD", "currency": "USD"}
+
+
 def _documented_data(store: StoreData, scope: str, record_id: Any) -> Any:
     """The documented `data` shape for scopes whose change the sandbox does not model."""
     if "/metafield/" in scope:
@@ -357,9 +362,17 @@ def _documented_data(store: StoreData, scope: str, record_id: Any) -> Any:
     if scope.startswith("store/priceLists/"):
         return {"price_list_ids": [next(iter(store.price_lists))]}
     if scope.startswith("store/priceList/records/"):
-        return [{"price_list_id": 1, "variant_id": v, "currency": "USD"} for v in list(store.variants())[:2]]
+        return [
+            {"price_list_id": 1, "variant_id": v, "currency_code": "USD", "currency": "USD"}
+            for v in list(store.variants())[:2]
+        ]
     if scope.startswith("store/priceList/record/"):
-        return {"price_list_id": 1, "variant_id": next(iter(store.variants())), "currency": "USD"}
+        return {
+            "price_list_id": 1,
+            "variant_id": next(iter(store.variants())),
+            "currency_code": "USD",
+            "currency": "USD",
+        }
     if scope.startswith("store/priceList/assignment/"):
         return {"price_list_id": 1, "channel_id": 1, "customer_group_id": 0}
     if scope.startswith("store/priceList/"):
@@ -395,6 +408,8 @@ ACTIONS: tuple[tuple[str, Callable[[StoreData, str, Any], list[Event]]], ...] = 
     ("store/cart/metafield/", _metafields),
     ("store/brand/metafield/", _metafields),
     ("store/metafield/", _metafields),
+    ("store/channel/metafield/", _metafields),
+    ("store/inventory/location/metafield/", _metafields),
     ("store/cart/", _carts),
     ("store/subscriber/", _subscribers),
     ("store/shipment/", _shipments),

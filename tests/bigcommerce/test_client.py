@@ -99,6 +99,14 @@ def test_429_honours_the_longer_of_retry_after_and_reset() -> None:
     assert wait_ms_for_429({}) == 1000  # a bare 429 means platform load: short wait, then retry
 
 
+def test_a_429_with_requests_left_is_not_the_quota_and_waits_a_second() -> None:
+    busy = {"x-rate-limit-requests-left": "120", "x-rate-limit-time-reset-ms": "25000"}
+
+    assert wait_ms_for_429(busy) == 1000  # e.g. a second bulk upsert while one runs
+    assert wait_ms_for_429({**busy, "x-retry-after": "3"}) == 3000
+    assert wait_ms_for_429({**busy, "x-rate-limit-requests-left": "0"}) == 25000
+
+
 def test_too_many_429s_raise_rate_limited_with_the_wait() -> None:
     recorder = Recorder(httpx.Response(429, headers={"X-Rate-Limit-Time-Reset-Ms": "900"}))
 

@@ -22,6 +22,7 @@ from workers.broker import build_broker, build_context
 from workers.context import set_context
 from workers.events import ProcessedEvent
 from workers.handlers import HandlerRegistry
+from workers.metrics import event_metrics
 from workers.processing import WorkerContext
 
 TOKEN = {"X-Auth-Token": "sandbox-token"}
@@ -33,9 +34,27 @@ MAX_RETRIES = 2
 def broker(redis_url: str) -> RedisBroker:
     broker = build_broker(redis_url, max_retries=MAX_RETRIES, min_backoff_ms=50)
     dramatiq.set_broker(broker)
-    from workers.actors import process_callback_actor, process_catalog_callback_actor
+    from workers.actors import (
+        flush_batch_actor,
+        forward_event_actor,
+        handle_app_event_actor,
+        process_callback_actor,
+        process_catalog_bulk_actor,
+        process_catalog_callback_actor,
+        process_unbatched_actor,
+        replay_dead_letters_actor,
+    )
 
-    for actor in (process_callback_actor, process_catalog_callback_actor):
+    for actor in (
+        process_callback_actor,
+        process_catalog_callback_actor,
+        process_unbatched_actor,
+        flush_batch_actor,
+        forward_event_actor,
+        replay_dead_letters_actor,
+        handle_app_event_actor,
+        process_catalog_bulk_actor,
+    ):
         broker.declare_actor(actor)
         actor.broker = broker
     return broker
@@ -47,6 +66,7 @@ class Stack:
     receiver: str
     context: WorkerContext
     redis: redis.Redis
+    worker: dramatiq.Worker
 
     def hook(self, scope: str) -> None:
         body = {"scope": scope, "destination": self.receiver}
@@ -117,8 +137,15 @@ def stack(
             worker.start()
             try:
                 yield Stack(
-                    sandbox.base_url, f"{receiver.base_url}/webhooks/bigcommerce", context, redis_client
+                    sandbox.base_url,
+                    f"{receiver.base_url}/webhooks/bigcommerce",
+                    context,
+                    redis_client,
+                    worker,
                 )
             finally:
                 worker.stop()
-                context.api.client.close()
+                tally = event_metrics().tally
+                if tally is not None:  # no count may land in the next test's Redis a second later
+                    tally.flush()
+                context.store_api.client.close()

@@ -15,6 +15,8 @@ import httpx
 import pytest
 
 from service.app import DELIVERY_EXCEPTION_PATH
+from service.bigcommerce import parse_access
+from service.deadletters import request_replay
 from service.sandbox.access import DEFAULT_CLIENT_SECRET
 from tests.e2e.conftest import MAX_RETRIES, NO_PRODUCTS_TOKEN, TOKEN, Stack
 from tests.servers import wait_for
@@ -125,12 +127,27 @@ def test_a_failing_handler_is_retried_without_rerunning_others_then_dead_lettere
     assert (calls["audit"], len(stack.stream())) == (1, 1)
 
 
+def test_a_replay_requested_through_redis_is_carried_out_by_a_worker(stack: Stack) -> None:
+    stack.hook("store/order/statusUpdated")
+    stack.fault(403, 1, "/v2/orders")  # the token lacks the scope, once
+    stack.trigger("store/order/statusUpdated", 121)
+    wait_for(lambda: bool(dlq.list_dead_letters(stack.redis)), 15, "the dead letter")
+    [letter] = dlq.list_dead_letters(stack.redis)
+
+    request_replay(stack.redis, ["not-a-dead-letter", letter.id])  # what the dashboard's button sends
+    wait_for(lambda: len(stack.stream()) == 1, 15, "the replayed event")
+
+    assert dlq.list_dead_letters(stack.redis) == []
+    assert stack.stream()[0].scope == "store/order/statusUpdated"
+
+
 def test_handlers_can_write_back_through_the_api(stack: Stack) -> None:
     def note_on_order(event: ProcessedEvent, api: Any) -> None:
         if event.scope == "store/order/created":
             api.update_order(int(event.resource_id or 0), staff_notes="seen by bcwebhooks")
 
-    stack.context.handlers.add(note_on_order, "store/order/created", name="note")
+    orders_write = parse_access({"orders": "write"}, "note")
+    stack.context.handlers.add(note_on_order, "store/order/created", name="note", access=orders_write)
     stack.hook("store/order/created")
 
     [event] = stack.trigger("store/order/created")

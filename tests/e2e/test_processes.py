@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,9 +16,11 @@ import psutil
 import pytest
 import redis
 
+from service.receiver import MAX_HEADER_BYTES
 from service.sandbox.access import ApiAccount
 from service.sandbox.app import SandboxConfig, create_sandbox_app
 from tests.helpers import CLIENT_SECRET, HEADER_SECRET, STORE_HASH, encode, envelope, signed, stored_messages
+from tests.rawhttp import connect, error_of, read_response, read_until_closed, request_head
 from tests.servers import ThreadedUvicorn, free_port, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -28,10 +31,10 @@ START_TIMEOUT_SECONDS = 30.0
 class Process:
     """A command we started, its output in a file, stopped by its PID."""
 
-    def __init__(self, argv: list[str], env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, argv: list[str], env: dict[str, str], log_path: Path, cwd: Path | None = None) -> None:
         self.log_path = log_path
         self._log = log_path.open("wb")
-        self.popen = subprocess.Popen(argv, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+        self.popen = subprocess.Popen(argv, env=env, cwd=cwd, stdout=self._log, stderr=subprocess.STDOUT)
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -118,6 +121,8 @@ def test_serve_and_worker_process_a_signed_callback_and_never_log_secrets(
     ]
     assert processed[0]["resource"] == "order:104"
     assert processed[0]["summary"].startswith("order 104 ")
+    # The receiver flushes its log lines within FLUSH_DELAY_SECONDS; a fast worker can finish before that.
+    wait_for(lambda: '"callback.enqueued"' in serve.output(), 10, "the receiver to log the callback")
     accepted = [json.loads(line) for line in serve.output().splitlines() if '"callback.enqueued"' in line]
     assert accepted[0]["webhook_id"] == "msg_e2e"
 
@@ -170,6 +175,13 @@ def test_dev_runs_the_whole_stack_on_an_embedded_redis_and_stops_on_ctrl_c(
     assert "bcwebhooks dev: receiver http://127.0.0.1:" in output
     assert "sandbox store at http://127.0.0.1:" in output
     assert (tmp_path / "dev" / "appendonly.aof").exists()
+    # With no BCWEBHOOKS_DASHBOARD_TOKEN, dev makes one and prints the dashboard's login link.
+    [login] = re.findall(r"dashboard (http://127\.0\.0\.1:\d+/dashboard\?token=\S+)", output)
+    with httpx.Client(follow_redirects=True) as browser:
+        assert browser.get(login.split("?")[0]).status_code == 401
+        page = browser.get(login)
+    assert page.status_code == 200
+    assert "/dashboard" in str(page.url) and "token=" not in str(page.url)
 
     children = psutil.Process(dev.popen.pid).children(recursive=True)
     assert any("dramatiq" in " ".join(child.cmdline()) for child in children)
@@ -183,8 +195,88 @@ def test_dev_runs_the_whole_stack_on_an_embedded_redis_and_stops_on_ctrl_c(
     assert alive == []
 
 
+def test_dev_with_stores_installs_the_app_on_each_sandbox_store_and_processes_each_stores_events(
+    started: list[Process], tmp_path: Path
+) -> None:
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "BCWEBHOOKS_DATA_DIR": str(tmp_path / "dev"),
+        "BCWEBHOOKS_LOG_FORMAT": "console",
+    }
+    argv = [*BCWEBHOOKS, "dev", "--stores", "3", "--port", "0", "--sandbox-port", "0"]
+    dev = Process(argv, env, tmp_path / "dev.log", cwd=tmp_path)
+    started.append(dev)
+    stores = ("sandbox", "sandbox2", "sandbox3")
+    demo = {
+        "store/product/updated",
+        "store/order/statusUpdated",
+        "store/customer/created",
+        "store/cart/created",
+    }
+
+    def lines(event: str) -> list[dict[str, str]]:
+        found = [line.split() for line in dev.output().splitlines() if f" {event} " in line]
+        return [dict(word.split("=", 1) for word in words if "=" in word) for words in found]
+
+    def processed() -> set[tuple[str, str]]:
+        return {(fields.get("store", ""), fields.get("scope", "")) for fields in lines("callback.processed")}
+
+    wanted = {(store, scope) for store in stores for scope in demo}
+    wait_for(lambda: wanted <= processed(), START_TIMEOUT_SECONDS * 3, "each store's demo to be processed")
+    installed = {fields["store"]: fields["token_exchanged"] for fields in lines("dev.app_installed")}
+    applied = {fields["store"]: fields["declared"] for fields in lines("store.hooks_applied")}
+    assert installed == dict.fromkeys(stores, "True")
+    assert applied == dict.fromkeys(stores, "4")
+    assert "app mode, sandbox stores sandbox, sandbox2, sandbox3 at http://127.0.0.1:" in dev.output()
+
+    # Beside dev, the sandbox's app control and `stores` find the stack by themselves.
+    beside = {**env, "BCWEBHOOKS_LOG_FORMAT": "json"}
+    uninstall = subprocess.run(
+        [*BCWEBHOOKS, "sandbox", "app", "uninstall", "--store", "sandbox2"],
+        env=beside, cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert uninstall.returncode == 0, uninstall.stderr
+    assert "/oauth/uninstall: 200" in uninstall.stdout
+    listed = subprocess.run(
+        [*BCWEBHOOKS, "stores", "list"], env=beside, cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert listed.returncode == 0, listed.stderr
+    states = {line.split()[0]: line.split()[1] for line in listed.stdout.splitlines()[1:4]}
+    assert states == {"sandbox": "installed", "sandbox2": "uninstalled", "sandbox3": "installed"}
+    assert dev.stop(signal.SIGINT) == 0
+
+
 def test_every_command_has_help() -> None:
     for command in ([], ["serve"], ["worker"], ["dev"], ["sandbox"], ["trigger"]):
         result = subprocess.run([*BCWEBHOOKS, *command, "--help"], capture_output=True, text=True, timeout=60)
         assert result.returncode == 0, command
         assert result.stdout.startswith("usage: bcwebhooks")
+
+
+def test_serve_refuses_oversized_heads_and_times_out_slow_bodies(
+    environ: dict[str, str], started: list[Process], tmp_path: Path, redis_client: redis.Redis
+) -> None:
+    port = free_port()
+    environ = {**environ, "BCWEBHOOKS_BODY_TIMEOUT_SECONDS": "0.5"}
+    serve = Process([*BCWEBHOOKS, "serve", "--port", str(port)], environ, tmp_path / "serve.log")
+    started.append(serve)
+    wait_for(
+        lambda: _ready(f"http://127.0.0.1:{port}/readyz"), START_TIMEOUT_SECONDS, "the receiver to be ready"
+    )
+    raw = encode(envelope())
+    signed_head = [(name, value) for name, value in signed(raw).items()]
+
+    # Only the HTTP layer counts the request target: a 431 here comes from serve's uvicorn protocol.
+    with connect(port) as sock:
+        sock.sendall(
+            request_head("/webhooks/bigcommerce?" + "q" * MAX_HEADER_BYTES, signed_head, len(raw)) + raw
+        )
+        status, _, body = read_response(sock)
+    assert (status, error_of(body)) == (431, "headers_too_large")
+
+    with connect(port) as sock:
+        sock.sendall(request_head("/webhooks/bigcommerce", signed_head, len(raw)) + raw[:10])
+        status, headers, body = read_response(sock)
+        assert read_until_closed(sock) == b""
+    assert (status, error_of(body), headers["connection"]) == (408, "body_timeout", "close")
+    assert redis_client.dbsize() == 0

@@ -147,7 +147,7 @@ def test_invalid_writes_get_422_with_field_errors(api: TestClient) -> None:
     assert product.status_code == 422
     assert set(product.json()["errors"]) == {"type", "weight", "price"}
     assert customer.status_code == 422
-    assert set(customer.json()["errors"]) == {"first_name", "last_name"}
+    assert set(customer.json()["errors"]) == {"[0].first_name", "[0].last_name"}
 
 
 def test_writes_change_the_record(api: TestClient) -> None:
@@ -182,3 +182,15 @@ def test_injected_faults_answer_the_next_matching_calls(api: TestClient) -> None
     assert statuses == [503, 503, 200]
     assert api.get(f"{BASE}/v2/store", headers=FULL).status_code == 200
     assert api.get("/_sandbox/stats").json()["calls"]["/v2/orders/100"] == 3
+
+
+def test_clearing_faults_ends_them_before_their_count_runs_out(api: TestClient) -> None:
+    api.post("/_sandbox/faults", json={"status": 503, "count": 100, "path_prefix": "/v2/orders"})
+    api.post("/_sandbox/faults", json={"status": 429, "count": 5, "path_prefix": "/v3/"})
+    assert api.get(f"{BASE}/v2/orders/100", headers=FULL).status_code == 503
+
+    cleared = api.delete("/_sandbox/faults")
+
+    assert cleared.json() == {"cleared": 104}
+    assert api.get(f"{BASE}/v2/orders/100", headers=FULL).status_code == 200
+    assert api.get(f"{BASE}/v3/catalog/products/1", headers=FULL).status_code == 200

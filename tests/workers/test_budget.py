@@ -148,3 +148,27 @@ def test_a_429_injected_by_the_api_pauses_a_second_client(
 
     assert first_sleeps and first_sleeps[0] >= 1.0
     assert second_sleeps and second_sleeps[0] >= 0.9  # paused by the other client's 429, without seeing one
+
+
+def test_a_429_that_leaves_requests_in_the_quota_pauses_no_one(redis_client: redis.Redis) -> None:
+    budget = ApiBudget(redis_client, "s-bulk", reserve_share=0.0)
+    budget.observe(200, QUOTA_HEADERS)
+
+    # A second bulk upsert refused while the first runs: the quota is not spent.
+    budget.observe(429, {**QUOTA_HEADERS, "x-rate-limit-requests-left": "7"})
+
+    assert budget.acquire() == 0.0
+
+
+def test_each_store_has_its_own_budget_a_spent_or_paused_store_holds_back_no_other(
+    redis_client: redis.Redis,
+) -> None:
+    spent, paused, quiet = (ApiBudget(redis_client, name, reserve_share=0.2) for name in ("sa", "sb", "sc"))
+    spent.observe(200, QUOTA_HEADERS)
+    quiet.observe(200, QUOTA_HEADERS)
+    assert [spent.acquire() for _ in range(8)] == [0.0] * 8
+    paused.observe(429, {"x-rate-limit-time-reset-ms": "5000"})
+
+    assert spent.acquire() > 0
+    assert paused.acquire() > 0
+    assert [quiet.acquire() for _ in range(8)] == [0.0] * 8
