@@ -7,7 +7,6 @@ from collections.abc import Mapping
 
 import dramatiq
 import redis
-from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import Retries
 
 from service.bigcommerce import ApiClient, StoreApi
@@ -18,6 +17,7 @@ from service.settings import DEFAULT_DEDUP_WINDOW_SECONDS, Settings, load_settin
 from service.stores import stores_from_settings
 from workers.budget import ApiBudget
 from workers.coalescing import Coalescer
+from workers.consumer_watch import ConsumerWatch
 from workers.context import set_context
 from workers.handlers import REGISTRY, load_handler_modules
 from workers.ledger import DEFAULT_SWEEP_INTERVAL_SECONDS, DeliveryLedger
@@ -27,6 +27,7 @@ from workers.monitor_command import monitoring_middleware
 from workers.outputs import Forwarding, OutputsError, StreamOutput, load_outputs
 from workers.outputs.declaration import DeclaredOutput
 from workers.processing import WorkerContext
+from workers.redis_broker import ResilientRedisBroker
 from workers.store_contexts import (
     WORKER_API_MAX_ATTEMPTS,
     WORKER_API_MAX_BUDGET_WAIT_SECONDS,
@@ -49,10 +50,10 @@ def build_broker(
     max_retries: int = 8,
     min_backoff_ms: int = 2_000,
     sweep_interval_seconds: float = DEFAULT_SWEEP_INTERVAL_SECONDS,
-) -> RedisBroker:
+) -> ResilientRedisBroker:
     """A Redis broker on `redis_url` with our retry policy and the delivery ledger's middleware."""
     client = redis_client(redis_url)
-    broker: RedisBroker = RedisBroker(  # type: ignore[no-untyped-call]
+    broker = ResilientRedisBroker(  # type: ignore[no-untyped-call]
         client=client, heartbeat_timeout=HEARTBEAT_TIMEOUT_MS, maintenance_chance=MAINTENANCE_CHANCE
     )
     for middleware in list(broker.middleware):
@@ -66,6 +67,7 @@ def build_broker(
     broker.add_middleware(LedgerTracking(ledger))
     broker.add_middleware(Reconciling(ledger, sweep_interval_seconds))
     broker.add_middleware(BackfillIntaking(ledger))
+    broker.add_middleware(ConsumerWatch())
     return broker
 
 
