@@ -66,8 +66,11 @@ def test_the_delay_consumer_outlives_redis_going_away_as_a_delayed_message_falls
         time.sleep(1.0)  # the messages fall due: moving them fails
         assert worker.consumers[DELAY_QUEUE].is_alive()
         broker.client.lost = False
+        # The new delay consumer put back what the old one dropped with its delay queue.
+        wait_for(lambda: sorted(done) == [0, 1, 2], 20, "the delayed messages to be processed")
         actor.send_with_options(args=(99,), delay=10)
         wait_for(lambda: 99 in done, 20, "a delayed message sent after Redis came back to be processed")
+        assert sorted(done) == [0, 1, 2, 99]
     finally:
         worker.stop(timeout=5_000)
         broker.close()
