@@ -1,7 +1,9 @@
 """The fault suite's fast scenarios (scripts/bench_faults.py) as tests, on real processes over loopback.
 
 Each scenario runs its own redis-server, sandbox, receiver and worker; an acknowledged callback must end in
-the stream exactly once or in the dead letters, and no input may get a 5xx.
+the stream exactly once or in the dead letters, and no input may get a 5xx. The worker SIGKILL and the Redis
+SIGKILL + AOF restart run here inside forward-outage; alone, and the Redis stall, only in the benchmark
+(each waits out a 20 s heartbeat or an 8 s stall, too long for every CI run).
 """
 
 from __future__ import annotations
@@ -70,18 +72,11 @@ def test_fuzzed_inputs_get_no_5xx_and_nothing_accepted_is_left_unprocessed(
     assert_every_acknowledged_event_accounted_for(row)
 
 
-def test_a_sigkilled_worker_s_events_are_processed_by_the_next_one(options: bench_faults.Options) -> None:
-    row = bench_faults.scenario_worker_kill(options)
-
-    assert row.load.count(200, 299) == EVENTS, row.failures()
-    assert_every_acknowledged_event_accounted_for(row)
-
-
 def test_every_event_reaches_an_http_output_through_its_outage_a_worker_kill_and_a_redis_restart(
     options: bench_faults.Options,
 ) -> None:
-    # Two faults after the outage can each strand a forward until its 60 s lease ends (a SIGKILLed worker's
-    # delay queue, then the Redis restart), so the last one may arrive later than one fault's two minutes.
+    # Two faults in a row: a forward in the SIGKILLed worker's delay queue waits for its heartbeat to expire
+    # (or its 60 s lease) before the Redis restart begins its own two minutes.
     options = dataclasses.replace(options, settle_seconds=2 * SETTLE_SECONDS)
     row = bench_faults.scenario_forward_outage(options)
 
