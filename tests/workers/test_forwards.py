@@ -5,8 +5,6 @@ from __future__ import annotations
 import base64
 import os
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import redis
@@ -76,16 +74,6 @@ def expire_all(client: redis.Redis) -> None:
     entries = client.zrange(LEDGER_KEY, 0, -1)
     if entries:
         client.zadd(LEDGER_KEY, dict.fromkeys(entries, 0))
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[RedisProcess]:
-    server = RedisProcess(tmp_path / "redis")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def test_forwards_are_written_with_the_stream_entry_and_survive_a_redis_restart(

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import dramatiq
@@ -19,16 +17,6 @@ from workers.redis_broker import RedisConnectionLost, ResilientRedisBroker, conn
 
 QUEUE = "resilience"
 DELAY_QUEUE = f"{QUEUE}.DQ"
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[RedisProcess]:
-    server = RedisProcess(tmp_path / "redis")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 class LosableRedis(redis.Redis):
