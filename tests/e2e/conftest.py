@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import dramatiq
@@ -17,6 +19,8 @@ from service.sandbox.access import DEFAULT_CLIENT_SECRET, ApiAccount, default_ac
 from service.sandbox.app import SandboxConfig, create_sandbox_app
 from service.settings import Settings
 from tests.conftest import make_settings
+from tests.e2e.processes import Process
+from tests.helpers import CLIENT_SECRET, HEADER_SECRET, STORE_HASH
 from tests.servers import ThreadedUvicorn
 from workers.broker import build_broker, build_context
 from workers.context import set_context
@@ -149,3 +153,43 @@ def stack(
                 if tally is not None:  # no count may land in the next test's Redis a second later
                     tally.flush()
                 context.store_api.client.close()
+
+
+PROCESS_ACCESS_TOKEN = "access-token-value-9f8e7d"
+
+
+@pytest.fixture
+def sandbox_url() -> Iterator[str]:
+    """A sandbox store whose one account may read orders (modules may define their own)."""
+    account = ApiAccount(
+        PROCESS_ACCESS_TOKEN, "e2e-client", CLIENT_SECRET, frozenset({"store_v2_orders_read_only"})
+    )
+    with ThreadedUvicorn(
+        create_sandbox_app(SandboxConfig(store_hash=STORE_HASH, accounts=[account]))
+    ) as server:
+        yield server.base_url
+
+
+@pytest.fixture
+def environ(redis_url: str, tmp_path: Path, sandbox_url: str) -> dict[str, str]:
+    """The environment a command gets: the test Redis, the sandbox store, our secrets."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "REDIS_URL": redis_url,
+        "BIGCOMMERCE_STORE_HASH": STORE_HASH,
+        "BIGCOMMERCE_CLIENT_SECRET": CLIENT_SECRET,
+        "BCWEBHOOKS_HEADER_SECRET": HEADER_SECRET,
+        "BIGCOMMERCE_ACCESS_TOKEN": PROCESS_ACCESS_TOKEN,
+        "BIGCOMMERCE_API_URL": sandbox_url,
+        "BCWEBHOOKS_LOG_FORMAT": "json",
+        "BCWEBHOOKS_DATA_DIR": str(tmp_path / "data"),
+    }
+
+
+@pytest.fixture
+def started(tmp_path: Path) -> Iterator[list[Process]]:
+    """The commands a test starts; each is stopped by its PID at the end."""
+    processes: list[Process] = []
+    yield processes
+    for process in processes:
+        process.stop()

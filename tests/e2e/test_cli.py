@@ -20,7 +20,7 @@ import pytest
 from service.cli import build_parser
 from service.embedded_redis import PID_FILENAME, process_alive, read_pid
 from service.sandbox.app import SandboxConfig, create_sandbox_app
-from tests.e2e.test_processes import BCWEBHOOKS, Process
+from tests.e2e.processes import BCWEBHOOKS, Process
 from tests.servers import ThreadedUvicorn, free_port, wait_for
 
 pytestmark = pytest.mark.e2e

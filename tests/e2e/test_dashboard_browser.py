@@ -22,15 +22,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from service.settings import DEFAULT_STREAM
 from tests.browser import ensure_chromium, start_chromium
-from tests.e2e.test_processes import (  # the real commands and their fixtures
-    BCWEBHOOKS,
-    START_TIMEOUT_SECONDS,
-    Process,
-    _ready,
-    environ,  # noqa: F401  # a fixture
-    sandbox_url,  # noqa: F401  # a fixture
-    started,  # noqa: F401  # a fixture
-)
+from tests.e2e.processes import BCWEBHOOKS, START_TIMEOUT_SECONDS, Process, ready
 from tests.helpers import HEADER_SECRET, encode, envelope, signed
 from tests.servers import free_port, wait_for
 
@@ -70,9 +62,9 @@ def legend(browser: WebDriver) -> str:
 
 def test_dashboard_shows_events_arriving_and_replays_a_dead_letter(
     browser: WebDriver,
-    environ: dict[str, str],  # noqa: F811
-    sandbox_url: str,  # noqa: F811
-    started: list[Process],  # noqa: F811
+    environ: dict[str, str],
+    sandbox_url: str,
+    started: list[Process],
     tmp_path: Path,
     redis_client: redis.Redis,
 ) -> None:
@@ -82,7 +74,7 @@ def test_dashboard_shows_events_arriving_and_replays_a_dead_letter(
     worker = Process([*BCWEBHOOKS, "worker", "--threads", "2"], env, tmp_path / "worker.log")
     started.append(worker)
     base = f"http://127.0.0.1:{port}"
-    wait_for(lambda: _ready(f"{base}/readyz"), START_TIMEOUT_SECONDS, "the receiver to be ready")
+    wait_for(lambda: ready(f"{base}/readyz"), START_TIMEOUT_SECONDS, "the receiver to be ready")
     wait = WebDriverWait(browser, WAIT_SECONDS, poll_frequency=0.2)
 
     browser.get(f"{base}/dashboard")

@@ -15,7 +15,7 @@ import redis
 
 from service.sandbox.access import ALL_SCOPES, ApiAccount
 from service.sandbox.app import SandboxConfig, create_sandbox_app
-from tests.e2e.test_processes import BCWEBHOOKS, START_TIMEOUT_SECONDS, Process, _ready
+from tests.e2e.processes import BCWEBHOOKS, START_TIMEOUT_SECONDS, Process, ready
 from tests.helpers import CLIENT_SECRET, HEADER_SECRET, STORE_HASH, encode, envelope, signed
 from tests.servers import ThreadedUvicorn, free_port, wait_for
 from workers import dlq
@@ -55,7 +55,7 @@ def test_a_handler_overstepping_its_access_is_refused_logged_and_dead_lettered_w
     worker = Process([*BCWEBHOOKS, "worker", "--threads", "2"], environ, tmp_path / "worker.log")
     try:
         base = f"http://127.0.0.1:{port}"
-        wait_for(lambda: _ready(f"{base}/readyz"), START_TIMEOUT_SECONDS, "the receiver to be ready")
+        wait_for(lambda: ready(f"{base}/readyz"), START_TIMEOUT_SECONDS, "the receiver to be ready")
         raw = encode(envelope(data={"type": "order", "id": 104}))
         headers = {**signed(raw, webhook_id="msg_access"), "X-Webhook-Secret": HEADER_SECRET}
         assert httpx.post(f"{base}/webhooks/bigcommerce", content=raw, headers=headers).status_code == 200

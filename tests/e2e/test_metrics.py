@@ -14,15 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from service.pipeline_state import record_hook_health
 from service.settings import DEFAULT_STREAM
-from tests.e2e.test_processes import (  # the real commands and their fixtures
-    BCWEBHOOKS,
-    START_TIMEOUT_SECONDS,
-    Process,
-    _ready,
-    environ,  # noqa: F401  # a fixture
-    sandbox_url,  # noqa: F401  # a fixture
-    started,  # noqa: F401  # a fixture
-)
+from tests.e2e.processes import BCWEBHOOKS, START_TIMEOUT_SECONDS, Process, ready
 from tests.helpers import HEADER_SECRET, STORE_HASH, encode, envelope, signed
 from tests.servers import free_port, wait_for
 
@@ -60,15 +52,15 @@ def callback(webhook_id: str | None = None, **overrides: Any) -> tuple[bytes, di
 @pytest.mark.parametrize("workers", [1, 2])
 def test_receiver_metrics_count_every_outcome_exactly_across_processes(
     workers: int,
-    environ: dict[str, str],  # noqa: F811  # the fixture imported above
-    started: list[Process],  # noqa: F811
+    environ: dict[str, str],
+    started: list[Process],
     tmp_path: Path,
 ) -> None:
     port = free_port()
     argv = [*BCWEBHOOKS, "serve", "--port", str(port), "--workers", str(workers)]
     started.append(Process(argv, environ, tmp_path / "serve.log"))
     base = f"http://127.0.0.1:{port}"
-    wait_for(lambda: _ready(f"{base}/readyz"), START_TIMEOUT_SECONDS, "the receiver to be ready")
+    wait_for(lambda: ready(f"{base}/readyz"), START_TIMEOUT_SECONDS, "the receiver to be ready")
 
     ids = [f"msg_{uuid.uuid4().hex}" for _ in range(7)]
     answers = [send(base, *callback(webhook_id)) for webhook_id in ids]  # accepted
@@ -111,9 +103,9 @@ def test_receiver_metrics_count_every_outcome_exactly_across_processes(
 
 
 def test_worker_metrics_count_processed_events_across_two_processes(
-    environ: dict[str, str],  # noqa: F811
-    sandbox_url: str,  # noqa: F811
-    started: list[Process],  # noqa: F811
+    environ: dict[str, str],
+    sandbox_url: str,
+    started: list[Process],
     tmp_path: Path,
     redis_client: redis.Redis,
 ) -> None:
@@ -123,12 +115,12 @@ def test_worker_metrics_count_processed_events_across_two_processes(
     worker = Process([*BCWEBHOOKS, "worker", "--processes", "2", "--threads", "2"], env, tmp_path / "w.log")
     started.extend([serve, worker])
     base = f"http://127.0.0.1:{port}"
-    wait_for(lambda: _ready(f"{base}/readyz"), START_TIMEOUT_SECONDS, "the receiver to be ready")
+    wait_for(lambda: ready(f"{base}/readyz"), START_TIMEOUT_SECONDS, "the receiver to be ready")
     events = 8
     assert [send(base, *callback()) for _ in range(events)] == [200] * events
     wait_for(lambda: redis_client.xlen(DEFAULT_STREAM) == events, START_TIMEOUT_SECONDS, "the events")
     metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
-    wait_for(lambda: _ready(metrics_url), START_TIMEOUT_SECONDS, "the workers' metrics endpoint")
+    wait_for(lambda: ready(metrics_url), START_TIMEOUT_SECONDS, "the workers' metrics endpoint")
 
     def settled() -> bool:
         # A process counts right after its stream write; poll until the last count has landed.

@@ -13,7 +13,7 @@ from service.gaps import GAPS_STREAM, Gap
 from service.incidents import HOOK_DEACTIVATED, list_incidents
 from service.sandbox.access import DEFAULT_CLIENT_SECRET
 from service.sandbox.app import SandboxConfig, create_sandbox_app
-from tests.e2e.test_processes import BCWEBHOOKS, Process, started  # noqa: F401  # a fixture
+from tests.e2e.processes import BCWEBHOOKS, Process
 from tests.servers import ThreadedUvicorn, wait_for
 from tests.workers.test_monitor import Receiver
 
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.e2e
 def test_the_workers_monitor_reactivates_a_deactivated_hook_once_and_files_one_gap(
     redis_url: str,
     redis_client: redis.Redis,
-    started: list[Process],  # noqa: F811  # the fixture imported above
+    started: list[Process],
     tmp_path: Path,
 ) -> None:
     app = create_sandbox_app(SandboxConfig(allow_http=True))

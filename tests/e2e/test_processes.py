@@ -7,8 +7,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -17,79 +15,12 @@ import pytest
 import redis
 
 from service.receiver import MAX_HEADER_BYTES
-from service.sandbox.access import ApiAccount
-from service.sandbox.app import SandboxConfig, create_sandbox_app
+from tests.e2e.processes import BCWEBHOOKS, START_TIMEOUT_SECONDS, Process, ready
 from tests.helpers import CLIENT_SECRET, HEADER_SECRET, STORE_HASH, encode, envelope, signed, stored_messages
 from tests.rawhttp import connect, error_of, read_response, read_until_closed, request_head
-from tests.servers import ThreadedUvicorn, free_port, wait_for
+from tests.servers import free_port, wait_for
 
 pytestmark = pytest.mark.e2e
-BCWEBHOOKS = [sys.executable, "-m", "service"]
-START_TIMEOUT_SECONDS = 30.0
-
-
-class Process:
-    """A command we started, its output in a file, stopped by its PID."""
-
-    def __init__(self, argv: list[str], env: dict[str, str], log_path: Path, cwd: Path | None = None) -> None:
-        self.log_path = log_path
-        self._log = log_path.open("wb")
-        self.popen = subprocess.Popen(argv, env=env, cwd=cwd, stdout=self._log, stderr=subprocess.STDOUT)
-
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
-        if self.popen.poll() is None:
-            self.popen.send_signal(sig)
-            try:
-                self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-        self._log.close()
-        return self.popen.wait()
-
-
-ACCESS_TOKEN = "access-token-value-9f8e7d"
-
-
-@pytest.fixture
-def sandbox_url() -> Iterator[str]:
-    account = ApiAccount(ACCESS_TOKEN, "e2e-client", CLIENT_SECRET, frozenset({"store_v2_orders_read_only"}))
-    with ThreadedUvicorn(
-        create_sandbox_app(SandboxConfig(store_hash=STORE_HASH, accounts=[account]))
-    ) as server:
-        yield server.base_url
-
-
-@pytest.fixture
-def environ(redis_url: str, tmp_path: Path, sandbox_url: str) -> dict[str, str]:
-    return {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "REDIS_URL": redis_url,
-        "BIGCOMMERCE_STORE_HASH": STORE_HASH,
-        "BIGCOMMERCE_CLIENT_SECRET": CLIENT_SECRET,
-        "BCWEBHOOKS_HEADER_SECRET": HEADER_SECRET,
-        "BIGCOMMERCE_ACCESS_TOKEN": ACCESS_TOKEN,
-        "BIGCOMMERCE_API_URL": sandbox_url,
-        "BCWEBHOOKS_LOG_FORMAT": "json",
-        "BCWEBHOOKS_DATA_DIR": str(tmp_path / "data"),
-    }
-
-
-@pytest.fixture
-def started(tmp_path: Path) -> Iterator[list[Process]]:
-    processes: list[Process] = []
-    yield processes
-    for process in processes:
-        process.stop()
-
-
-def _ready(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def test_serve_and_worker_process_a_signed_callback_and_never_log_secrets(
@@ -100,7 +31,7 @@ def test_serve_and_worker_process_a_signed_callback_and_never_log_secrets(
     worker = Process([*BCWEBHOOKS, "worker", "--threads", "2"], environ, tmp_path / "worker.log")
     started.extend([serve, worker])
     base = f"http://127.0.0.1:{port}"
-    wait_for(lambda: _ready(f"{base}/readyz"), START_TIMEOUT_SECONDS, "the receiver to be ready")
+    wait_for(lambda: ready(f"{base}/readyz"), START_TIMEOUT_SECONDS, "the receiver to be ready")
 
     raw = encode(envelope(data={"type": "order", "id": 104}))
     headers = {**signed(raw, webhook_id="msg_e2e"), "X-Webhook-Secret": HEADER_SECRET}
@@ -261,7 +192,7 @@ def test_serve_refuses_oversized_heads_and_times_out_slow_bodies(
     serve = Process([*BCWEBHOOKS, "serve", "--port", str(port)], environ, tmp_path / "serve.log")
     started.append(serve)
     wait_for(
-        lambda: _ready(f"http://127.0.0.1:{port}/readyz"), START_TIMEOUT_SECONDS, "the receiver to be ready"
+        lambda: ready(f"http://127.0.0.1:{port}/readyz"), START_TIMEOUT_SECONDS, "the receiver to be ready"
     )
     raw = encode(envelope())
     signed_head = [(name, value) for name, value in signed(raw).items()]
